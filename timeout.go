@@ -1,0 +1,260 @@
+// timeout.go holds deadlines and expiry, and the interval ticks of channels
+// in interval mode.
+//
+// Each channel shard files its memberships in buckets by deadline: bucket s
+// holds the members whose deadline was in [s·res, (s+1)·res) when filed
+// (res is min(SweepInterval, 1 s)). A heartbeat that moves a deadline later
+// only writes the member's deadline; the member is refiled when its old
+// bucket comes due, about once per timeout. A bucket keeps a lower bound of
+// its deadlines, and a min-heap of buckets by slot gives the next one, so a
+// sweep costs O(1) per shard when nothing is due and O(log n) amortised per
+// expired membership.
+//
+// A sweep takes due members out of their buckets under the channel shard
+// lock, releases it, and then removes each one under its uuid shard and
+// channel shard locks (the lock order), checking again that it is still due.
+
+package presence
+
+import (
+	"container/heap"
+	"math"
+	"time"
+)
+
+const noSlot = math.MinInt64
+
+// bucket holds the memberships of one slot as (channel idx << 32 | uid).
+type bucket struct {
+	slot    int64
+	min     int64 // no member in it has a deadline below this
+	entries []uint64
+	hidx    int
+}
+
+type bucketHeap []*bucket
+
+func (h bucketHeap) Len() int           { return len(h) }
+func (h bucketHeap) Less(i, j int) bool { return h[i].slot < h[j].slot }
+func (h bucketHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+func (h *bucketHeap) Push(x any) {
+	b := x.(*bucket)
+	b.hidx = len(*h)
+	*h = append(*h, b)
+}
+func (h *bucketHeap) Pop() any {
+	old := *h
+	b := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return b
+}
+
+func (cs *chanShard) slotOf(deadline int64) int64 { return floorDiv(deadline, cs.e.res) }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// noteDue lowers the shard's next due time to t. Caller holds cs.mu.
+func (cs *chanShard) noteDue(t int64) {
+	if t < cs.nextDue.Load() {
+		cs.nextDue.Store(t)
+	}
+}
+
+// bucketInsert files m (of ch) in the bucket of its deadline.
+func (cs *chanShard) bucketInsert(ch *channel, m *member) {
+	slot := cs.slotOf(m.deadline)
+	b := cs.buckets[slot]
+	if b == nil {
+		b = &bucket{slot: slot, min: m.deadline}
+		cs.buckets[slot] = b
+		heap.Push(&cs.bheap, b)
+	}
+	b.min = min(b.min, m.deadline)
+	m.slot = slot
+	m.bpos = int32(len(b.entries))
+	b.entries = append(b.entries, uint64(uint32(ch.idx))<<32|uint64(m.uid))
+	cs.noteDue(b.min)
+}
+
+// bucketRemove takes m out of its bucket, fixing the position of the entry
+// moved into its place.
+func (cs *chanShard) bucketRemove(m *member) {
+	b := cs.buckets[m.slot]
+	last := len(b.entries) - 1
+	if int(m.bpos) != last {
+		moved := b.entries[last]
+		b.entries[m.bpos] = moved
+		mc := cs.chans[moved>>32]
+		mc.members[mc.index[uint32(moved)]].bpos = m.bpos
+	}
+	b.entries = b.entries[:last]
+	if last == 0 {
+		heap.Remove(&cs.bheap, b.hidx)
+		delete(cs.buckets, b.slot)
+	}
+}
+
+// refresh moves m's deadline. A later deadline is only written; an earlier
+// one refiles m at once so it is not found late.
+func (cs *chanShard) refresh(ch *channel, m *member, deadline int64) {
+	m.deadline = deadline
+	if m.slot == noSlot {
+		return // a sweep holds it and will look again
+	}
+	if s := cs.slotOf(deadline); s < m.slot {
+		cs.bucketRemove(m)
+		cs.bucketInsert(ch, m)
+	} else if s == m.slot {
+		b := cs.buckets[m.slot]
+		b.min = min(b.min, deadline)
+		cs.noteDue(b.min)
+	}
+}
+
+// candidate is a membership a sweep found due.
+type candidate struct {
+	ch  *channel
+	uid uint32
+}
+
+// sweep expires what is due at now in every shard.
+func (e *Engine) sweep(now time.Time) {
+	t := nowTick{t: now, ns: now.UnixNano()}
+	for i := range e.shards {
+		cs := &e.shards[i]
+		if cs.nextDue.Load() > t.ns {
+			continue
+		}
+		cs.sweep(t)
+	}
+}
+
+func (cs *chanShard) sweep(now nowTick) {
+	e := cs.e
+	cs.mu.Lock()
+	var cands []candidate
+	for len(cs.bheap) > 0 {
+		b := cs.bheap[0]
+		if b.min > now.ns {
+			break
+		}
+		w := 0
+		newMin := int64(math.MaxInt64)
+		for _, ent := range b.entries {
+			ch := cs.chans[ent>>32]
+			uid := uint32(ent)
+			m := &ch.members[ch.index[uid]]
+			switch {
+			case m.deadline <= now.ns:
+				m.slot = noSlot
+				cands = append(cands, candidate{ch, uid})
+			case cs.slotOf(m.deadline) != b.slot:
+				cs.bucketInsert(ch, m) // a later bucket: b stays the heap's top
+			default:
+				b.entries[w] = ent
+				m.bpos = int32(w)
+				w++
+				newMin = min(newMin, m.deadline)
+			}
+		}
+		clear(b.entries[w:])
+		b.entries = b.entries[:w]
+		if w == 0 {
+			heap.Pop(&cs.bheap)
+			delete(cs.buckets, b.slot)
+		} else {
+			b.min = newMin
+		}
+	}
+	cs.mu.Unlock()
+
+	for _, c := range cands {
+		us := e.uuidShardOf(c.uid)
+		us.mu.Lock()
+		cs.mu.Lock()
+		if !c.ch.dead {
+			if pos, ok := c.ch.index[c.uid]; ok {
+				m := &c.ch.members[pos]
+				switch {
+				case m.deadline <= now.ns:
+					ent := &us.entries[c.uid&(1<<e.localBits()-1)]
+					cs.remove(c.ch, pos, ent, Timeout, now)
+					us.release(e, c.uid)
+				case m.slot == noSlot:
+					cs.bucketInsert(c.ch, m) // refreshed since phase one
+				}
+			}
+		}
+		cs.mu.Unlock()
+		us.mu.Unlock()
+	}
+
+	cs.mu.Lock()
+	for len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns {
+		ch := cs.ticks[0]
+		e.emitInterval(cs, ch, now)
+		iv := ch.iv
+		step := int64(e.cfg.Interval)
+		iv.next += step
+		if iv.next <= now.ns {
+			iv.next += ((now.ns-iv.next)/step + 1) * step
+		}
+		heap.Fix(&cs.ticks, 0)
+	}
+	for len(cs.pheap) > 0 && cs.pheap[0].expires <= now.ns {
+		cs.dropPending(cs.pheap[0])
+	}
+	next := int64(math.MaxInt64)
+	if len(cs.bheap) > 0 {
+		next = cs.bheap[0].min
+	}
+	if len(cs.ticks) > 0 {
+		next = min(next, cs.ticks[0].iv.next)
+	}
+	if len(cs.pheap) > 0 {
+		next = min(next, cs.pheap[0].expires)
+	}
+	cs.nextDue.Store(next)
+	cs.mu.Unlock()
+}
+
+// setPending keeps st as uuid's pending state on a channel until expires;
+// "" drops it.
+func (cs *chanShard) setPending(k pendingKey, st string, expires int64) {
+	p := cs.pending[k]
+	if st == "" {
+		if p != nil {
+			cs.dropPending(p)
+		}
+		return
+	}
+	if p == nil {
+		p = &pendingState{key: k}
+		cs.pending[k] = p
+		p.val, p.expires = st, expires
+		heap.Push(&cs.pheap, p)
+	} else {
+		p.val, p.expires = st, expires
+		heap.Fix(&cs.pheap, p.hidx)
+	}
+	cs.noteDue(expires)
+}
+
+func (cs *chanShard) dropPending(p *pendingState) {
+	heap.Remove(&cs.pheap, p.hidx)
+	delete(cs.pending, p.key)
+	if len(cs.pending) == 0 {
+		cs.pending = make(map[pendingKey]*pendingState)
+		cs.pheap = nil
+	}
+}
