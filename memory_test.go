@@ -1,0 +1,94 @@
+package presence
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// manual is a clock.Clock that only tells the time it is set to.
+type manual struct {
+	clockNowOnly
+	now time.Time
+}
+
+// TestChurnLeavesNothing churns 100k unique channels and uuids, half of
+// them leaving and half expiring, and checks the engine holds no entry for
+// any of them afterwards, and that the heap returns to the empty engine's.
+func TestChurnLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100k channels")
+	}
+	clk := &manual{now: time.Unix(1_700_000_000, 0)}
+	e, err := New(Config{Clock: clk, SweepInterval: -1, MinTimeout: time.Second, AnnounceMax: 2, Deltas: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sub, _ := e.Subscribe(SubscribeOptions{All: true, Buffer: 16})
+	base := heapInUse()
+	const n = 100_000
+	for i := range n {
+		ch, uuid := fmt.Sprintf("chan-%d", i), fmt.Sprintf("uuid-%d", i)
+		if err := e.Heartbeat(HeartbeatRequest{UUID: uuid, Channels: []string{ch, "shared"}, Timeout: 10 * time.Second, State: map[string]any{ch: `{"i":1}`}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.SetState(uuid, []string{"elsewhere-" + ch}, nil, `{"p":1}`); err != nil { // pending state
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := e.Leave(uuid, []string{ch, "shared"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.AddChannels("grp", []string{"a", "b"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.DeleteGroup("grp"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.Stats()
+	if st.Memberships != n/2*2 {
+		t.Fatalf("Memberships = %d, want %d", st.Memberships, n)
+	}
+	clk.now = clk.now.Add(e.cfg.DefaultTimeout) // past every deadline and every pending state
+	e.Sweep()
+	sub.Close()
+
+	st, _ = e.Stats()
+	if st != (Stats{Events: st.Events, SlowSubscriptions: st.SlowSubscriptions}) {
+		t.Fatalf("Stats after churn = %+v, want all zero", st)
+	}
+	for i := range e.shards {
+		cs := &e.shards[i]
+		if len(cs.byName) != 0 || cs.chans != nil || cs.freeIdx != nil || len(cs.buckets) != 0 || len(cs.bheap) != 0 ||
+			len(cs.ticks) != 0 || len(cs.pending) != 0 || len(cs.pheap) != 0 || cs.members != 0 {
+			t.Fatalf("channel shard %d keeps entries: %d channels, %d slots, %d buckets, %d ticks, %d pending",
+				i, len(cs.byName), len(cs.chans), len(cs.buckets), len(cs.ticks), len(cs.pending))
+		}
+	}
+	for i := range e.uuids {
+		us := &e.uuids[i]
+		if len(us.byName) != 0 || us.entries != nil || us.free != nil {
+			t.Fatalf("uuid shard %d keeps entries: %d names, %d slots", i, len(us.byName), len(us.entries))
+		}
+	}
+	if len(e.groups.byName) != 0 || len(e.groups.ofChannel) != 0 {
+		t.Fatalf("groups keep entries: %d groups, %d channels", len(e.groups.byName), len(e.groups.ofChannel))
+	}
+	// The maps were replaced by empty ones, so the heap is back to the empty
+	// engine's; 1 MiB of slack covers the runtime's own noise.
+	if after := heapInUse(); after > base+1<<20 {
+		t.Fatalf("heap in use %d bytes after churn, %d before: %d left behind", after, base, after-base)
+	}
+}
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
