@@ -54,7 +54,7 @@ func canonicalJSON(raw []byte, maxBytes int) (string, error) {
 	if err := dec.Decode(&obj); err != nil {
 		return "", newError(ErrInvalidState, "invalid state %s: %v", quoteState(raw), err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) != 0 {
 		return "", newError(ErrInvalidState, "invalid state %s: data after the object", quoteState(raw))
 	}
 	if obj == nil {

@@ -1,0 +1,182 @@
+package fuzz
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/presencetest"
+	"pgregory.net/rapid"
+)
+
+func newBackend(cfg presence.Config) (presencetest.Backend, error) { return presence.New(cfg) }
+
+// FuzzOperations runs the model-based state machine on fuzzer input.
+func FuzzOperations(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(func(t *rapid.T) { presencetest.Check(t, newBackend) }))
+}
+
+func newEngine(t *testing.T, edit func(*presence.Config)) *presence.Engine {
+	cfg := presence.Config{Clock: presencetest.NewManualClock(presencetest.Epoch), SweepInterval: -1, MaxStateBytes: 256}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e, err := presence.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// FuzzState sets raw state JSON and checks it against encoding/json: it is
+// accepted exactly when it is a JSON object whose canonical form fits;
+// the stored form is canonical (setting it again stores the same bytes) and
+// means the same as the input; refused input changes nothing.
+func FuzzState(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, ` {"b":[1,2,{"c":null}],"a":"x"} `, `null`, `[1]`, `"s"`, `{"a":1}{}`, `{"a":1e400}`, "{\"a\":\"\xff\"}", `{"<>":"&"}`, `{"a":1,"a":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e := newEngine(t, nil)
+		sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
+		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, State: map[string]any{"c": `{"old":1}`}}); err != nil {
+			t.Fatal(err)
+		}
+		<-sub.Events()
+		got, err := e.SetState("u", []string{"c"}, nil, json.RawMessage(raw))
+		isObject := isJSONObject(raw)
+		if err != nil {
+			if !errors.Is(err, presence.ErrInvalidState) && !errors.Is(err, presence.ErrStateTooLarge) {
+				t.Fatalf("SetState(%q): unexpected error %v", raw, err)
+			}
+			if errors.Is(err, presence.ErrInvalidState) && isObject && utf8.Valid(raw) {
+				t.Fatalf("SetState(%q) refused a valid object: %v", raw, err)
+			}
+			if st, _ := e.GetState("u", []string{"c"}, nil); string(st["c"]) != `{"old":1}` {
+				t.Fatalf("refused SetState(%q) changed the state to %s", raw, st["c"])
+			}
+			if len(sub.Events()) != 0 {
+				t.Fatalf("refused SetState(%q) emitted an event", raw)
+			}
+			return
+		}
+		if !isObject {
+			t.Fatalf("SetState(%q) accepted a non-object, stored %s", raw, got)
+		}
+		if len(got) > 256 {
+			t.Fatalf("stored %d bytes, over MaxStateBytes", len(got))
+		}
+		again, err := e.SetState("u", []string{"c"}, nil, got)
+		if err != nil || !bytes.Equal(again, got) {
+			t.Fatalf("canonical %s is not stable: %s, %v", got, again, err)
+		}
+		a, b := decode(raw), decode(got)
+		if ja, jb := mustJSON(a), mustJSON(b); ja != jb {
+			t.Fatalf("SetState(%q) stored %s, which means %s, not %s", raw, got, jb, ja)
+		}
+	})
+}
+
+// isJSONObject is the reference rule: one JSON object, numbers of any size.
+func isJSONObject(raw []byte) bool {
+	if !json.Valid(raw) {
+		return false
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	return d.Decode(&v) == nil && isMap(v)
+}
+
+func isMap(v any) bool { _, ok := v.(map[string]any); return ok }
+
+func decode(raw []byte) any {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// validName is the naming rule of SPEC §5, written independently of the
+// engine's code.
+func validName(s string, channelLike, strict bool) bool {
+	if s == "" || len(s) > 92 || !utf8.ValidString(s) || strings.Contains(s, ",") {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+			return false
+		}
+		if channelLike && strict && strings.ContainsRune(":*/\\ ", r) {
+			return false
+		}
+	}
+	return !channelLike || !strings.HasSuffix(s, "-pnpres")
+}
+
+// FuzzNames gives a name as a channel, a group and a uuid, with and
+// without strict names, and checks the engine accepts exactly the valid
+// ones, names the value in its error, and changes nothing when it refuses.
+func FuzzNames(f *testing.F) {
+	for _, s := range []string{"lobby", "", "a,b", "x-pnpres", "tab\t", "a:b", "with space", "é", "\u0085", string([]byte{0xff}), strings.Repeat("n", 93)} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, name string, strict bool) {
+		cases := []struct {
+			what    string
+			req     presence.HeartbeatRequest
+			valid   bool
+			members int // memberships when accepted
+		}{
+			{"channel", presence.HeartbeatRequest{UUID: "u", Channels: []string{"ok", name}}, validName(name, true, strict), len(dedup("ok", name))},
+			{"group", presence.HeartbeatRequest{UUID: "u", Channels: []string{"ok"}, Groups: []string{name}}, validName(name, true, strict), 1},
+			{"uuid", presence.HeartbeatRequest{UUID: name, Channels: []string{"ok"}}, validName(name, false, strict), 1},
+		}
+		for _, c := range cases {
+			e := newEngine(t, func(c *presence.Config) { c.StrictNames = strict })
+			err := e.Heartbeat(c.req)
+			st, _ := e.Stats()
+			switch {
+			case c.valid && err != nil:
+				t.Fatalf("%s %q (strict %v) refused: %v", c.what, name, strict, err)
+			case c.valid && st.Memberships != c.members:
+				t.Fatalf("%s %q (strict %v): %d memberships, want %d", c.what, name, strict, st.Memberships, c.members)
+			case !c.valid && !errors.Is(err, presence.ErrInvalidName):
+				t.Fatalf("%s %q (strict %v): error %v, want ErrInvalidName", c.what, name, strict, err)
+			case !c.valid && !strings.Contains(err.Error(), fmt.Sprintf("%q", name)):
+				t.Fatalf("error %q does not name the value %q", err, name)
+			case !c.valid && st.Memberships != 0:
+				t.Fatalf("refused %s %q changed the engine: %d memberships", c.what, name, st.Memberships)
+			}
+		}
+	})
+}
+
+func dedup(l ...string) []string {
+	var out []string
+	for _, s := range l {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
