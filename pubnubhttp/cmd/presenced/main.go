@@ -1,0 +1,176 @@
+// Command presenced serves an in-memory presence engine over PubNub's
+// presence REST API, so that PubNub SDKs pointed at it (origin set to its
+// address, TLS off) work unchanged.
+//
+//	go run ./cmd/presenced -addr 127.0.0.1:8090
+//
+// Flags set the engine's Config and the server's limits; run with -h for the
+// list. A bad flag is reported with the rule it breaks and exit code 2.
+// SIGINT or SIGTERM shuts the server down gracefully: held long-polls are
+// answered, in-flight requests finish, and the process exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/pubnubhttp"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// exit codes
+const (
+	exitOK    = 0
+	exitError = 1 // the server failed (for example, the address is taken)
+	exitUsage = 2 // bad flags
+)
+
+// run parses args, serves until ctx is done, and returns the exit code. It
+// prints "presenced: listening on http://ADDR" once the listener is open.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("presenced", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		cfg  presence.Config
+		opt  pubnubhttp.Options
+		addr string
+	)
+	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "`host:port` to listen on (port 0 picks a free one)")
+	fs.DurationVar(&cfg.DefaultTimeout, "timeout", presence.DefaultTimeout, "default presence timeout, for heartbeats without heartbeat=")
+	fs.DurationVar(&cfg.MinTimeout, "min-timeout", presence.DefaultMinTimeout, "smallest presence timeout a client may ask for (at least 1s)")
+	fs.DurationVar(&cfg.MaxTimeout, "max-timeout", presence.DefaultMaxTimeout, "largest presence timeout a client may ask for")
+	fs.IntVar(&cfg.AnnounceMax, "announce-max", presence.DefaultAnnounceMax, "occupancy above which a channel sends interval events (negative disables)")
+	fs.DurationVar(&cfg.Interval, "interval", presence.DefaultInterval, "period of interval events")
+	fs.BoolVar(&cfg.Deltas, "deltas", false, "add join/leave/timeout uuid lists to interval events")
+	fs.DurationVar(&cfg.HereNowCacheTTL, "here-now-cache", 0, "how long here_now answers may be cached (3s is PubNub's; 0 = always fresh)")
+	fs.BoolVar(&cfg.StrictNames, "strict-names", false, "refuse ':', '*', '/', '\\' and space in channel and group names, as PubNub does")
+	fs.DurationVar(&opt.PollTimeout, "poll-timeout", pubnubhttp.DefaultPollTimeout, "how long an idle subscribe long-poll is held")
+	fs.IntVar(&opt.MaxPollsPerUUID, "max-polls-per-uuid", pubnubhttp.DefaultMaxPollsPerUUID, "long-polls held at once per uuid (a new one ends the oldest)")
+	fs.IntVar(&opt.MaxPolls, "max-polls", pubnubhttp.DefaultMaxPolls, "long-polls held at once in all")
+	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
+	fs.IntVar(&opt.MaxNames, "max-names", pubnubhttp.DefaultMaxNames, "channels plus groups listed by one request")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage // the flag package has printed the error and usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "presenced: unexpected argument %q: presenced takes flags only\n", fs.Arg(0))
+		return exitUsage
+	}
+	if err := checkFlags(cfg, opt); err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitUsage
+	}
+	eng, err := presence.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "presenced: bad flags: %v\n", err)
+		return exitUsage
+	}
+	defer eng.Close()
+	opt.Engine = cfg
+	h, err := pubnubhttp.New(eng, opt)
+	if err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitError
+	}
+	defer h.Close()
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitError
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	srv.RegisterOnShutdown(func() { h.Close() })
+	fmt.Fprintf(stdout, "presenced: listening on http://%s\n", ln.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitError
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(stdout, "presenced: shutting down")
+	h.Close() // answer the held long-polls first, so Shutdown need not wait for them
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintf(stderr, "presenced: shutdown: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// checkFlags refuses values the engine would silently replace with its
+// defaults (a zero or negative duration or size), naming the flag and the
+// rule; the engine's own checks (New) cover the rest.
+func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
+	durations := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"-timeout", cfg.DefaultTimeout}, {"-min-timeout", cfg.MinTimeout}, {"-max-timeout", cfg.MaxTimeout},
+		{"-interval", cfg.Interval}, {"-poll-timeout", opt.PollTimeout},
+	}
+	for _, d := range durations {
+		if d.v <= 0 {
+			return fmt.Errorf("invalid %s %v: must be positive", d.name, d.v)
+		}
+	}
+	if cfg.HereNowCacheTTL < 0 {
+		return fmt.Errorf("invalid -here-now-cache %v: must not be negative", cfg.HereNowCacheTTL)
+	}
+	if cfg.MinTimeout < time.Second {
+		return fmt.Errorf("invalid -min-timeout %v: must be at least 1s", cfg.MinTimeout)
+	}
+	if cfg.MaxTimeout < cfg.MinTimeout {
+		return fmt.Errorf("invalid -max-timeout %v: below -min-timeout %v", cfg.MaxTimeout, cfg.MinTimeout)
+	}
+	if cfg.DefaultTimeout < cfg.MinTimeout || cfg.DefaultTimeout > cfg.MaxTimeout {
+		return fmt.Errorf("invalid -timeout %v: outside -min-timeout %v .. -max-timeout %v", cfg.DefaultTimeout, cfg.MinTimeout, cfg.MaxTimeout)
+	}
+	if cfg.AnnounceMax == 0 {
+		return fmt.Errorf("invalid -announce-max 0: must be positive, or negative to disable interval mode")
+	}
+	ints := []struct {
+		name string
+		v    int
+	}{
+		{"-max-polls-per-uuid", opt.MaxPollsPerUUID}, {"-max-polls", opt.MaxPolls},
+		{"-event-log", opt.LogSize}, {"-max-names", opt.MaxNames},
+	}
+	for _, n := range ints {
+		if n.v < 1 {
+			return fmt.Errorf("invalid %s %d: must be at least 1", n.name, n.v)
+		}
+	}
+	return nil
+}

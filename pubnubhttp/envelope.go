@@ -1,0 +1,103 @@
+// envelope.go writes responses in PubNub's envelopes: the success envelope
+// {"status":200,"message":"OK","service":…}, the error envelope
+// {"status":4xx,"error":1,"message":…,"service":…}, and the mapping from the
+// engine's sentinel errors to HTTP statuses and messages.
+
+package pubnubhttp
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/presencekit/presence"
+)
+
+const (
+	servicePresence = "Presence"
+	serviceRegistry = "channel-registry"
+	serviceTime     = "Time"
+)
+
+// obj is a JSON object under construction; encoding/json writes its keys
+// sorted, which PubNub's clients accept (real responses have no fixed order).
+type obj = map[string]any
+
+// writeJSON writes v with PubNub's headers.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only values built by this package are written; a failure is a bug.
+		status = http.StatusInternalServerError
+		b = []byte(`{"status":500,"error":1,"message":"Internal Server Error","service":"Presence"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", `text/javascript; charset="UTF-8"`)
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET")
+	h.Set("Server", "Pubnub Presence")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeOK writes the success envelope of service plus the fields of extra.
+func writeOK(w http.ResponseWriter, service string, extra obj) {
+	body := obj{"status": 200, "message": "OK", "service": service}
+	if service == serviceRegistry {
+		body["error"] = false
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// apiError is an error answered with PubNub's error envelope.
+type apiError struct {
+	status  int
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, msg} }
+
+// writeError writes err in the error envelope of service. Engine errors are
+// mapped by errorStatus; an *apiError keeps its own status.
+func writeError(w http.ResponseWriter, service string, err error) {
+	status, msg := errorStatus(err)
+	body := obj{"status": status, "message": msg, "service": service}
+	if service == serviceRegistry {
+		body["error"] = true
+	} else {
+		body["error"] = 1
+	}
+	writeJSON(w, status, body)
+}
+
+// errorStatus maps an error to its HTTP status and message. Every input
+// error of the engine is a 400 naming the value and the rule; a closed
+// engine is 503.
+func errorStatus(err error) (int, string) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.message
+	case errors.Is(err, presence.ErrInvalidState):
+		return http.StatusBadRequest, "Invalid JSON specified. " + err.Error()
+	case errors.Is(err, presence.ErrInvalidName),
+		errors.Is(err, presence.ErrTooManyNames),
+		errors.Is(err, presence.ErrStateTooLarge),
+		errors.Is(err, presence.ErrInvalidTimeout),
+		errors.Is(err, presence.ErrInvalidPaging),
+		errors.Is(err, presence.ErrTooManyChannels),
+		errors.Is(err, presence.ErrGroupFull):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, presence.ErrClosed):
+		return http.StatusServiceUnavailable, "Service Unavailable"
+	}
+	return http.StatusInternalServerError, "Internal Server Error"
+}

@@ -1,0 +1,252 @@
+// request.go parses a PubNub REST request target (path and query) into a
+// route and its arguments. It is tolerant the way PubNub's SDKs need: both
+// "sub-key" and "sub_key", absolute-form targets, un-escaped JSON and stray
+// '%' in query values, channel lists split on ',' before percent-decoding
+// each name. It never touches the engine, so the fuzz target drives it alone.
+
+package pubnubhttp
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// route is the PubNub call a request names.
+type route uint8
+
+const (
+	routeTime route = iota + 1
+	routeHereNow
+	routeGlobalHereNow
+	routeWhereNow
+	routeHeartbeat
+	routeLeave
+	routeGetState
+	routeSetState
+	routeListGroups
+	routeGroup // list, add or remove channels of one group
+	routeDeleteGroup
+	routeSubscribe
+)
+
+func (r route) String() string {
+	switch r {
+	case routeTime:
+		return "time"
+	case routeHereNow:
+		return "here_now"
+	case routeGlobalHereNow:
+		return "global_here_now"
+	case routeWhereNow:
+		return "where_now"
+	case routeHeartbeat:
+		return "heartbeat"
+	case routeLeave:
+		return "leave"
+	case routeGetState:
+		return "get_state"
+	case routeSetState:
+		return "set_state"
+	case routeListGroups:
+		return "list_groups"
+	case routeGroup:
+		return "channel_group"
+	case routeDeleteGroup:
+		return "delete_group"
+	case routeSubscribe:
+		return "subscribe"
+	}
+	return fmt.Sprintf("route(%d)", uint8(r))
+}
+
+// errNotFound marks a target that names no PubNub presence call.
+var errNotFound = errors.New("no such route")
+
+// request is a parsed request target.
+type request struct {
+	route    route
+	subKey   string
+	channels []string // the path's channel list, decoded; nil for ","
+	uuid     string   // the path's uuid (where_now, get_state, set_state)
+	group    string   // the path's channel group (channel registration)
+	query    query
+}
+
+// query holds the raw (still percent-encoded) query values; the first
+// occurrence of a key wins.
+type query map[string]string
+
+// has reports whether key is present, even with an empty value.
+func (q query) has(key string) bool {
+	_, ok := q[key]
+	return ok
+}
+
+// get returns key's decoded value ("" when absent). A value that is not
+// valid percent-encoding (for example un-escaped JSON holding a '%') is
+// returned as sent. '+' stays '+': PubNub's SDKs encode spaces as %20.
+func (q query) get(key string) string {
+	return unescape(q[key])
+}
+
+// list returns key's value split on ',' and then decoded element by element,
+// without empty elements, so a ',' encoded as %2C stays inside a name.
+func (q query) list(key string) []string {
+	return splitNames(q[key])
+}
+
+func unescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	return s
+}
+
+// splitNames splits a raw comma-separated list and decodes each element.
+// Empty elements are dropped: "," is the empty list.
+func splitNames(raw string) []string {
+	if raw == "" {
+		return nil
+	}
+	var out []string
+	for part := range strings.SplitSeq(raw, ",") {
+		if part == "" {
+			continue
+		}
+		out = append(out, unescape(part))
+	}
+	return out
+}
+
+// parseQuery splits a raw query on '&' and keeps the raw values. It accepts
+// anything: keys are decoded, values are decoded lazily by query.get.
+func parseQuery(raw string) query {
+	q := query{}
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k = unescape(k)
+		if _, ok := q[k]; !ok {
+			q[k] = v
+		}
+	}
+	return q
+}
+
+// splitTarget splits a request target (origin-form "/p?q" or absolute-form
+// "http://host/p?q") into its raw path and raw query.
+func splitTarget(target string) (path, rawQuery string) {
+	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
+		rest := target[i+3:]
+		if j := strings.IndexAny(rest, "/?"); j >= 0 {
+			target = rest[j:]
+		} else {
+			target = "/"
+		}
+	}
+	path, rawQuery, _ = strings.Cut(target, "?")
+	if path == "" || path[0] != '/' {
+		path = "/" + path
+	}
+	return path, rawQuery
+}
+
+// parseRequest parses a raw request target. It returns errNotFound for a
+// path that names no call, or an error naming a malformed path element.
+func parseRequest(target string) (*request, error) {
+	rawPath, rawQuery := splitTarget(target)
+	req := &request{query: parseQuery(rawQuery)}
+	if len(rawPath) > 1 {
+		rawPath = strings.TrimSuffix(rawPath, "/")
+	}
+	seg := strings.Split(rawPath[1:], "/")
+	at := func(i int) string {
+		if i < len(seg) {
+			return seg[i]
+		}
+		return ""
+	}
+	decode := func(kind, raw string) (string, error) {
+		v, err := url.PathUnescape(raw)
+		if err != nil {
+			return "", fmt.Errorf("invalid %s %q in path: bad percent-encoding", kind, raw)
+		}
+		return v, nil
+	}
+	isSubKey := func(s string) bool { return s == "sub-key" || s == "sub_key" }
+	var err error
+	switch {
+	case len(seg) == 2 && seg[0] == "time" && seg[1] == "0":
+		req.route = routeTime
+		return req, nil
+
+	case len(seg) >= 4 && seg[0] == "v2" && seg[1] == "presence" && isSubKey(seg[2]):
+		if req.subKey, err = decode("sub key", seg[3]); err != nil {
+			return nil, err
+		}
+		switch {
+		case len(seg) == 4:
+			req.route = routeGlobalHereNow
+			return req, nil
+		case len(seg) == 6 && seg[4] == "uuid":
+			req.route = routeWhereNow
+			req.uuid, err = decode("uuid", seg[5])
+			return req, err
+		case len(seg) >= 6 && seg[4] == "channel":
+			req.channels = splitNames(seg[5])
+			switch {
+			case len(seg) == 6:
+				req.route = routeHereNow
+			case len(seg) == 7 && seg[6] == "heartbeat":
+				req.route = routeHeartbeat
+			case len(seg) == 7 && seg[6] == "leave":
+				req.route = routeLeave
+			case len(seg) == 8 && seg[6] == "uuid":
+				req.route = routeGetState
+			case len(seg) == 9 && seg[6] == "uuid" && seg[8] == "data":
+				req.route = routeSetState
+			default:
+				return nil, errNotFound
+			}
+			if req.route == routeGetState || req.route == routeSetState {
+				req.uuid, err = decode("uuid", seg[7])
+			}
+			return req, err
+		}
+		return nil, errNotFound
+
+	case len(seg) >= 5 && seg[0] == "v1" && seg[1] == "channel-registration" && isSubKey(seg[2]) && seg[4] == "channel-group":
+		if req.subKey, err = decode("sub key", seg[3]); err != nil {
+			return nil, err
+		}
+		switch {
+		case len(seg) == 5:
+			req.route = routeListGroups
+			return req, nil
+		case len(seg) == 6:
+			req.route = routeGroup
+		case len(seg) == 7 && seg[6] == "remove":
+			req.route = routeDeleteGroup
+		default:
+			return nil, errNotFound
+		}
+		req.group, err = decode("channel group", seg[5])
+		return req, err
+
+	case len(seg) >= 4 && len(seg) <= 5 && seg[0] == "v2" && seg[1] == "subscribe" && (len(seg) == 4 || at(4) == "0"):
+		req.route = routeSubscribe
+		if req.subKey, err = decode("sub key", seg[2]); err != nil {
+			return nil, err
+		}
+		req.channels = splitNames(seg[3])
+		return req, nil
+	}
+	return nil, errNotFound
+}

@@ -1,0 +1,491 @@
+// subscribe.go holds subscribe (/v2/subscribe/...) for presence: the event
+// log, a bounded ring of the engine's events indexed by cursor, that long-polls
+// read from; the goroutine that fills it; the table that bounds long-polls per
+// uuid; and the rendering of PubNub's subscribe envelope.
+//
+// Cursors. The envelope's t.t is a cursor into the log, not an event's own
+// timetoken: events of different channels reach the log in an order that
+// their timetokens need not follow, so each entry gets cursor =
+// max(event timetoken, previous cursor + 1), which is strictly increasing in
+// log order and still a 17-digit timetoken. A client whose cursor fell out of
+// the ring, lies ahead of it, or precedes a gap (the engine closed the log's
+// subscription as a slow consumer) is told to resync: it receives one
+// interval event with here_now_refresh:true per presence channel it
+// subscribes to, and the current cursor. Nothing is dropped silently.
+
+package pubnubhttp
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presencekit/presence"
+)
+
+const pnpres = "-pnpres"
+
+// entry is one logged event, or a gap marker.
+type entry struct {
+	cursor int64
+	gap    bool
+	ev     presence.Event
+	groups []string // the watched groups that held ev.Channel when it was logged
+}
+
+// eventLog is a ring of entries in cursor order. It also holds the set of
+// watched groups (groups some client subscribed to as "<g>-pnpres"), under
+// the same lock, so that an entry logged after a client named a group is
+// tagged with it.
+type eventLog struct {
+	mu      sync.Mutex
+	ring    []entry
+	head, n int
+	last    int64 // cursor of the newest entry, or the base when empty
+	evicted int64 // newest cursor no longer held (the base at start)
+	wake    chan struct{}
+	watched map[string]time.Time
+}
+
+func newEventLog(size int, base int64) *eventLog {
+	return &eventLog{
+		ring:    make([]entry, size),
+		last:    base,
+		evicted: base,
+		wake:    make(chan struct{}),
+		watched: make(map[string]time.Time),
+	}
+}
+
+// appendLocked adds e with the next cursor and wakes the waiting polls.
+// Caller holds l.mu.
+func (l *eventLog) appendLocked(e entry, tt int64) {
+	e.cursor = max(tt, l.last+1)
+	l.last = e.cursor
+	if l.n == len(l.ring) {
+		l.evicted = l.ring[l.head].cursor
+		l.ring[l.head] = entry{}
+		l.head = (l.head + 1) % len(l.ring)
+		l.n--
+	}
+	l.ring[(l.head+l.n)%len(l.ring)] = e
+	l.n++
+	close(l.wake)
+	l.wake = make(chan struct{})
+}
+
+// lastCursor returns the cursor of the newest entry.
+func (l *eventLog) lastCursor() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
+}
+
+// watch marks groups as watched at now.
+func (l *eventLog) watch(groups []string, now time.Time) {
+	if len(groups) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, g := range groups {
+		l.watched[g] = now
+	}
+}
+
+// match says whether a poll receives an entry, and with which subscription
+// match ("b").
+type match func(*entry) (string, bool)
+
+// read returns the entries after cursor after that m accepts (at most max),
+// the cursor to answer with, whether the client must resync, and a channel
+// closed at the next append.
+func (l *eventLog) read(after int64, limit int, m match) (out []entry, subs []string, next int64, resync bool, wake <-chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if after < l.evicted || after > l.last {
+		return nil, nil, l.last, true, l.wake
+	}
+	at := func(i int) *entry { return &l.ring[(l.head+i)%len(l.ring)] }
+	i := sort.Search(l.n, func(i int) bool { return at(i).cursor > after })
+	next = after
+	for ; i < l.n && len(out) < limit; i++ {
+		e := at(i)
+		if e.gap {
+			return nil, nil, l.last, true, l.wake
+		}
+		next = e.cursor
+		if b, ok := m(e); ok {
+			out = append(out, *e)
+			subs = append(subs, b)
+		}
+	}
+	return out, subs, next, false, l.wake
+}
+
+// groupCache remembers the channels of watched groups for the event
+// goroutine. An entry is refreshed when a group edit went through the
+// handler or after a second (for edits made on the engine directly).
+type groupCache struct {
+	sets    map[string]map[string]struct{}
+	version uint64
+	at      time.Time
+}
+
+// pump copies the engine's events into the log until Close. When the
+// engine closes its subscription as a slow consumer it resubscribes and
+// logs a gap, so clients resync instead of missing events.
+func (h *Handler) pump(sub *presence.Subscription) {
+	defer h.wg.Done()
+	cache := groupCache{sets: map[string]map[string]struct{}{}}
+	for {
+		select {
+		case <-h.done:
+			sub.Close()
+			return
+		case ev, ok := <-sub.Events():
+			if ok {
+				h.logEvent(&cache, ev)
+				continue
+			}
+			if !errors.Is(sub.Err(), presence.ErrSlowConsumer) {
+				<-h.done // the engine is closed: nothing more will come
+				return
+			}
+			next, err := h.eng.Subscribe(presence.SubscribeOptions{All: true})
+			h.log.mu.Lock()
+			h.log.appendLocked(entry{gap: true}, timetoken(h.opt.Now()))
+			h.log.mu.Unlock()
+			if err != nil {
+				<-h.done
+				return
+			}
+			sub = next
+		}
+	}
+}
+
+// logEvent tags ev with the watched groups that contain its channel and
+// appends it to the log.
+func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
+	l := h.log
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var tags []string
+	if len(l.watched) > 0 {
+		now := h.opt.Now()
+		if v := h.groupVersion.Load(); v != cache.version || now.Sub(cache.at) > time.Second || now.Before(cache.at) {
+			clear(cache.sets)
+			cache.version, cache.at = v, now
+		}
+		for g, seen := range l.watched {
+			if now.Sub(seen) > 2*h.opt.PollTimeout+time.Minute {
+				delete(l.watched, g)
+				delete(cache.sets, g)
+				continue
+			}
+			set, ok := cache.sets[g]
+			if !ok {
+				chans, _ := h.eng.GroupChannels(g)
+				set = make(map[string]struct{}, len(chans))
+				for _, c := range chans {
+					set[c] = struct{}{}
+				}
+				cache.sets[g] = set
+			}
+			if _, in := set[ev.Channel]; in {
+				tags = append(tags, g)
+			}
+		}
+	}
+	l.appendLocked(entry{ev: ev, groups: tags}, ev.Timetoken)
+}
+
+// poll is one held long-poll; evict is closed to end it early.
+type poll struct {
+	evict chan struct{}
+}
+
+// pollTable counts the held long-polls, per uuid and in all.
+type pollTable struct {
+	mu     sync.Mutex
+	byUUID map[string][]*poll
+	total  int
+}
+
+func (t *pollTable) init() { t.byUUID = make(map[string][]*poll) }
+
+// add registers a long-poll of uuid, ending its oldest one when uuid holds
+// maxPer already. It fails when maxTotal polls are held.
+func (t *pollTable) add(uuid string, maxPer, maxTotal int) (*poll, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.byUUID[uuid]
+	if len(l) >= maxPer {
+		close(l[0].evict)
+		l = l[1:]
+		t.total--
+	}
+	if t.total >= maxTotal {
+		t.byUUID[uuid] = l
+		return nil, &apiError{http.StatusServiceUnavailable, "Service Unavailable: " + itoa(maxTotal) + " long-polls held, at most " + itoa(maxTotal)}
+	}
+	p := &poll{evict: make(chan struct{})}
+	t.byUUID[uuid] = append(l, p)
+	t.total++
+	return p, nil
+}
+
+// remove unregisters p unless it was evicted.
+func (t *pollTable) remove(uuid string, p *poll) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l := t.byUUID[uuid]
+	for i, x := range l {
+		if x == p {
+			l = append(l[:i:i], l[i+1:]...)
+			t.total--
+			break
+		}
+	}
+	if len(l) == 0 {
+		delete(t.byUUID, uuid)
+	} else {
+		t.byUUID[uuid] = l
+	}
+}
+
+// held returns the number of held long-polls.
+func (t *pollTable) held() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// effectiveTimeout is the timeout the engine applies to a heartbeat asking
+// for d.
+func (h *Handler) effectiveTimeout(d time.Duration) time.Duration {
+	e := h.opt.Engine
+	if d == 0 {
+		d = e.DefaultTimeout
+	}
+	return max(e.MinTimeout, min(d, e.MaxTimeout))
+}
+
+// subscribe answers /v2/subscribe: names ending in -pnpres (channels or
+// groups) select presence events; the others are heartbeated, so the
+// long-poll keeps the uuid present while it is held. tt absent or 0 is the
+// handshake: it joins and answers at once with the current cursor.
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request, groups []string) error {
+	var chans, presChans, grps, presGroups []string
+	for _, c := range req.channels {
+		if base, ok := strings.CutSuffix(c, pnpres); ok {
+			presChans = appendNew(presChans, base)
+		} else {
+			chans = appendNew(chans, c)
+		}
+	}
+	for _, g := range groups {
+		if base, ok := strings.CutSuffix(g, pnpres); ok {
+			presGroups = appendNew(presGroups, base)
+		} else {
+			grps = appendNew(grps, g)
+		}
+	}
+	if len(req.channels)+len(groups) == 0 {
+		return badRequest("Missing channels: subscribe needs a channel in the path or a channel-group parameter")
+	}
+	hb, err := presenceArgs(req, chans, grps)
+	if err != nil {
+		return err
+	}
+	var tt int64
+	if v := req.query.get("tt"); v != "" {
+		if tt, err = strconv.ParseInt(v, 10, 64); err != nil || tt < 0 {
+			return badRequest("Invalid tt " + quote(v) + ": not a timetoken")
+		}
+	}
+	// Validate everything before changing anything.
+	for _, c := range presChans {
+		if _, err := h.eng.Occupancy(c); err != nil {
+			return err
+		}
+	}
+	for _, g := range presGroups {
+		if _, err := h.eng.GroupChannels(g); err != nil {
+			return err
+		}
+	}
+	joins := len(chans)+len(grps) > 0
+	if !joins {
+		if _, err := h.eng.WhereNow(hb.UUID); err != nil {
+			return err
+		}
+	}
+	h.log.watch(presGroups, h.opt.Now())
+	if tt == 0 {
+		cursor := h.log.lastCursor()
+		if joins {
+			if err := h.eng.Heartbeat(hb); err != nil {
+				return err
+			}
+		}
+		writeSubscribe(w, cursor, nil)
+		return nil
+	}
+	if joins {
+		if err := h.eng.Heartbeat(hb); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-h.done:
+		writeSubscribe(w, max(tt, h.log.lastCursor()), nil)
+		return nil
+	default:
+	}
+	p, err := h.poll.add(hb.UUID, h.opt.MaxPollsPerUUID, h.opt.MaxPolls)
+	if err != nil {
+		return err
+	}
+	defer h.poll.remove(hb.UUID, p)
+
+	m := func(e *entry) (string, bool) {
+		if contains(presChans, e.ev.Channel) {
+			return e.ev.Channel + pnpres, true
+		}
+		for _, g := range presGroups {
+			if contains(e.groups, g) {
+				return g + pnpres, true
+			}
+		}
+		return "", false
+	}
+	timer := time.NewTimer(h.opt.PollTimeout)
+	defer timer.Stop()
+	var refresh <-chan time.Time
+	if joins {
+		t := time.NewTicker(max(h.effectiveTimeout(hb.Timeout)/2, 250*time.Millisecond))
+		defer t.Stop()
+		refresh = t.C
+	}
+	after := tt
+	for {
+		evs, subs, next, resync, wake := h.log.read(after, h.opt.MaxMessages, m)
+		if resync {
+			writeSubscribe(w, next, h.resync(req.subKey, next, presChans, presGroups))
+			return nil
+		}
+		after = next
+		if len(evs) > 0 {
+			msgs := make([]obj, len(evs))
+			for i := range evs {
+				msgs[i] = message(req.subKey, &evs[i].ev, subs[i])
+			}
+			writeSubscribe(w, next, msgs)
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-refresh:
+			if err := h.eng.Heartbeat(hb); errors.Is(err, presence.ErrClosed) {
+				writeSubscribe(w, after, nil)
+				return nil
+			}
+		case <-timer.C:
+			writeSubscribe(w, after, nil)
+			return nil
+		case <-p.evict:
+			writeSubscribe(w, after, nil)
+			return nil
+		case <-h.done:
+			writeSubscribe(w, after, nil)
+			return nil
+		case <-r.Context().Done():
+			return nil // the client is gone: nobody to answer
+		}
+	}
+}
+
+// resync builds the messages that tell a client to re-read here_now: one
+// interval event with here_now_refresh per presence channel it follows.
+func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []string) []obj {
+	now := h.opt.Now()
+	var msgs []obj
+	add := func(ch, b string) {
+		occ, err := h.eng.Occupancy(ch)
+		if err != nil {
+			return
+		}
+		ev := presence.Event{Action: presence.Interval, Channel: ch, Occupancy: occ, HereNowRefresh: true, Time: now, Timetoken: cursor}
+		msgs = append(msgs, message(subKey, &ev, b))
+	}
+	for _, c := range presChans {
+		add(c, c+pnpres)
+	}
+	for _, g := range presGroups {
+		chans, _ := h.eng.GroupChannels(g)
+		for _, c := range chans {
+			if !contains(presChans, c) {
+				add(c, g+pnpres)
+			}
+		}
+	}
+	return msgs
+}
+
+// message renders one presence event as a subscribe envelope message: "c"
+// is the event's presence channel, "b" the subscription that matched it, "d"
+// the payload of reference §7.2.
+func message(subKey string, ev *presence.Event, b string) obj {
+	d := obj{
+		"action":            ev.Action.String(),
+		"timestamp":         ev.Time.Unix(),
+		"precise_timestamp": ev.Time.UnixMilli(),
+		"occupancy":         ev.Occupancy,
+	}
+	if ev.Action == presence.Interval {
+		if ev.HereNowRefresh {
+			d["here_now_refresh"] = true
+		}
+		for key, l := range map[string][]string{"join": ev.Joined(), "leave": ev.Left(), "timeout": ev.TimedOut()} {
+			if len(l) > 0 {
+				d[key] = l
+			}
+		}
+	} else {
+		d["uuid"] = ev.UUID
+		if ev.State != nil {
+			d["data"] = ev.State
+		}
+	}
+	return obj{
+		"a": "1",
+		"f": 0,
+		"p": obj{"t": strconv.FormatInt(ev.Timetoken, 10), "r": 1},
+		"k": subKey,
+		"c": ev.Channel + pnpres,
+		"b": b,
+		"d": d,
+	}
+}
+
+// writeSubscribe writes the subscribe envelope: the cursor and messages.
+// The region is 1: the JS SDK refuses a region of 0.
+func writeSubscribe(w http.ResponseWriter, cursor int64, msgs []obj) {
+	if msgs == nil {
+		msgs = []obj{}
+	}
+	writeJSON(w, http.StatusOK, obj{"t": obj{"t": strconv.FormatInt(cursor, 10), "r": 1}, "m": msgs})
+}
+
+func appendNew(l []string, s string) []string {
+	if contains(l, s) {
+		return l
+	}
+	return append(l, s)
+}
