@@ -1,0 +1,438 @@
+package presence_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/presencetest"
+)
+
+// The workload of the performance issue: 250,000 uuids (36 bytes) × 4
+// channels over 10,000 channels (16 bytes) = 1,000,000 memberships, 100 per
+// channel, inserted in shuffled order. PRESENCE_BENCH_SCALE scales it down
+// (e.g. 0.01 in CI).
+type workload struct {
+	uuids    []string
+	channels []string
+	pairs    [][2]int32 // (uuid, channel) in insertion order
+	reqs     []presence.HeartbeatRequest
+}
+
+func benchScale() float64 {
+	if s, err := strconv.ParseFloat(os.Getenv("PRESENCE_BENCH_SCALE"), 64); err == nil && s > 0 && s <= 1 {
+		return s
+	}
+	return 1
+}
+
+func uuidLike(r *rand.Rand) string {
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint32()&0xffff, r.Uint64()&0xffffffffffff)
+}
+
+func newWorkload() *workload {
+	scale := benchScale()
+	nu, nc := int(250_000*scale), max(int(10_000*scale), 1)
+	r := rand.New(rand.NewPCG(1, 2))
+	w := &workload{uuids: make([]string, nu), channels: make([]string, nc)}
+	for i := range w.uuids {
+		w.uuids[i] = uuidLike(r)
+	}
+	for i := range w.channels {
+		w.channels[i] = fmt.Sprintf("channel-%08d", i)
+	}
+	for u := range nu {
+		for k := range 4 {
+			w.pairs = append(w.pairs, [2]int32{int32(u), int32((u*4 + k) % nc)})
+		}
+	}
+	r.Shuffle(len(w.pairs), func(i, j int) { w.pairs[i], w.pairs[j] = w.pairs[j], w.pairs[i] })
+	w.reqs = make([]presence.HeartbeatRequest, len(w.pairs))
+	for i, p := range w.pairs {
+		w.reqs[i] = presence.HeartbeatRequest{UUID: w.uuids[p[0]], Channels: w.channels[p[1] : p[1]+1]}
+	}
+	return w
+}
+
+var sharedWorkload = sync1(newWorkload)
+
+func sync1[T any](f func() T) func() T {
+	var v T
+	var done bool
+	return func() T {
+		if !done {
+			v, done = f(), true
+		}
+		return v
+	}
+}
+
+func mustNew(b *testing.B, cfg presence.Config) *presence.Engine {
+	e, err := presence.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+// fill joins every membership of w into e.
+func fill(b *testing.B, e *presence.Engine, w *workload) {
+	for i := range w.reqs {
+		if err := e.Heartbeat(w.reqs[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func loaded(b *testing.B, cfg presence.Config) (*presence.Engine, *workload) {
+	w := sharedWorkload()
+	e := mustNew(b, cfg)
+	fill(b, e, w)
+	return e, w
+}
+
+func heapAlloc() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkHeartbeat refreshes present members of a 1M engine, in random
+// order; p99-ns samples one call in 16.
+func BenchmarkHeartbeat(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	b.ReportAllocs()
+	var samples []time.Duration
+	i := 0
+	for b.Loop() {
+		req := &w.reqs[i%len(w.reqs)]
+		if i%16 == 0 {
+			t0 := time.Now()
+			e.Heartbeat(*req)
+			samples = append(samples, time.Since(t0))
+		} else {
+			e.Heartbeat(*req)
+		}
+		i++
+	}
+	reportP99(b, samples)
+}
+
+func reportP99(b *testing.B, samples []time.Duration) {
+	if len(samples) == 0 {
+		return
+	}
+	slices.Sort(samples)
+	b.ReportMetric(float64(samples[len(samples)*99/100].Nanoseconds()), "p99-ns")
+}
+
+// BenchmarkHeartbeatParallel is BenchmarkHeartbeat from every core.
+func BenchmarkHeartbeatParallel(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	b.ReportAllocs()
+	var seed atomic.Uint64
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(seed.Add(1), 7))
+		for pb.Next() {
+			e.Heartbeat(w.reqs[r.IntN(len(w.reqs))])
+		}
+	})
+}
+
+// joinPool is a set of uuids that are not in the workload.
+var joinPool = sync1(func() []string {
+	r := rand.New(rand.NewPCG(3, 4))
+	out := make([]string, int(1_000_000*benchScale()))
+	for i := range out {
+		out[i] = uuidLike(r)
+	}
+	return out
+})
+
+// BenchmarkJoin joins new uuids into a 1M engine, each on one of its
+// channels. When the pool of new uuids runs out they are made to leave,
+// off the clock.
+func BenchmarkJoin(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	pool := joinPool()
+	reqs := make([]presence.HeartbeatRequest, len(pool))
+	for i, u := range pool {
+		reqs[i] = presence.HeartbeatRequest{UUID: u, Channels: w.channels[i%len(w.channels) : i%len(w.channels)+1]}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(reqs) {
+			b.StopTimer()
+			for _, r := range reqs {
+				e.Leave(r.UUID, r.Channels, nil)
+			}
+			i = 0
+			b.StartTimer()
+		}
+		e.Heartbeat(reqs[i])
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "memberships/s")
+}
+
+// BenchmarkLeave removes members of a 1M engine; when all have left they
+// rejoin off the clock.
+func BenchmarkLeave(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(w.reqs) {
+			b.StopTimer()
+			fill(b, e, w)
+			i = 0
+			b.StartTimer()
+		}
+		r := &w.reqs[i]
+		e.Leave(r.UUID, r.Channels, nil)
+		i++
+	}
+}
+
+// BenchmarkChurn is a leave and a join of the same membership in a 1M
+// engine: one op is both.
+func BenchmarkChurn(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &w.reqs[i%len(w.reqs)]
+		e.Leave(r.UUID, r.Channels, nil)
+		e.Heartbeat(*r)
+		i++
+	}
+}
+
+// BenchmarkSetState replaces the state of present members.
+func BenchmarkSetState(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	state := json.RawMessage(`{"mood":"playing","level":12}`)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		r := &w.reqs[i%len(w.reqs)]
+		e.SetState(r.UUID, r.Channels, nil, state)
+		i++
+	}
+}
+
+// bigChannel adds a channel of n members (the workload's first uuids, with
+// state) to e.
+func bigChannel(b *testing.B, e *presence.Engine, w *workload, n int) string {
+	name := fmt.Sprintf("big-%d", n)
+	for _, u := range w.uuids[:min(n, len(w.uuids))] {
+		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{name}, State: map[string]any{name: `{"level":3}`}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return name
+}
+
+// BenchmarkHereNow lists the members of a 100- and a 10,000-member channel
+// of a 1M engine, with and without state.
+func BenchmarkHereNow(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	for _, n := range []int{100, 10_000} {
+		name := bigChannel(b, e, w, n)
+		for _, state := range []bool{false, true} {
+			b.Run(fmt.Sprintf("members=%d/state=%v", n, state), func(b *testing.B) {
+				q := presence.HereNowQuery{Channels: []string{name}, IncludeState: state}
+				b.ReportAllocs()
+				for b.Loop() {
+					e.HereNow(q)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOccupancy reads the occupancy of a 10,000-member channel of a 1M
+// engine from every core: run with -cpu 1,2.
+func BenchmarkOccupancy(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	name := bigChannel(b, e, w, 10_000)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if n, _ := e.Occupancy(name); n == 0 {
+				panic("empty")
+			}
+		}
+	})
+}
+
+// BenchmarkWhereNow lists the 4 channels of a uuid in a 1M engine.
+func BenchmarkWhereNow(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e.WhereNow(w.uuids[i%len(w.uuids)])
+		i++
+	}
+}
+
+// BenchmarkExpiryBurst makes 1M memberships expire at the same instant and
+// sweeps them, with an all-subscription drained by another goroutine.
+// It reports the CPU time per expired membership, the time from the
+// deadline to the delivery of the last event, and the heap left afterwards
+// relative to the empty engine's.
+func BenchmarkExpiryBurst(b *testing.B) {
+	w := sharedWorkload()
+	var cpu, wall time.Duration
+	var leftPct float64
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		clk := presencetest.NewManualClock(presencetest.Epoch)
+		e := mustNew(b, presence.Config{Clock: clk, SweepInterval: -1, SubscriptionBuffer: 1 << 20})
+		empty := heapAlloc()
+		fill(b, e, w)
+		sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
+		st0, _ := e.Stats()
+		done := make(chan struct{})
+		go func() {
+			for range sub.Events() {
+			}
+			close(done)
+		}()
+		clk.Add(presence.DefaultTimeout)
+		b.StartTimer()
+		t0, c0 := time.Now(), cpuTime()
+		e.Sweep()
+		st1, _ := e.Stats()
+		sub.Close()
+		<-done
+		wall += time.Since(t0)
+		cpu += cpuTime() - c0
+		b.StopTimer()
+		if st1.Memberships != 0 || st1.Events == st0.Events {
+			b.Fatalf("after the sweep: %+v", st1)
+		}
+		leftPct = 100 * (float64(heapAlloc()) - float64(empty)) / float64(empty)
+		e.Close()
+		b.StartTimer()
+	}
+	n := float64(b.N * len(w.reqs))
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/expired")
+	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "delivered-ms")
+	b.ReportMetric(leftPct, "heap-left-%")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkFanout measures heartbeats and joins with no subscriber and
+// with an active all-subscription drained by another goroutine.
+func BenchmarkFanout(b *testing.B) {
+	for _, subscribed := range []bool{false, true} {
+		for _, op := range []string{"heartbeat", "join"} {
+			b.Run(fmt.Sprintf("%s/subscribed=%v", op, subscribed), func(b *testing.B) {
+				e, w := loaded(b, presence.Config{SubscriptionBuffer: 1 << 16})
+				if subscribed {
+					sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
+					go func() {
+						for range sub.Events() {
+						}
+					}()
+					b.Cleanup(func() {
+						if sub.Err() != nil {
+							b.Errorf("subscription: %v", sub.Err())
+						}
+						sub.Close()
+					})
+				}
+				reqs := w.reqs
+				if op == "join" {
+					reqs = make([]presence.HeartbeatRequest, len(joinPool()))
+					for i, u := range joinPool() {
+						reqs[i] = presence.HeartbeatRequest{UUID: u, Channels: w.channels[i%len(w.channels) : i%len(w.channels)+1]}
+					}
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if i == len(reqs) {
+						b.StopTimer()
+						for _, r := range reqs {
+							e.Leave(r.UUID, r.Channels, nil)
+						}
+						i = 0
+						b.StartTimer()
+					}
+					e.Heartbeat(reqs[i])
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkFill builds the 1M engine from empty and reports its heap per
+// membership (both indexes, deadlines and the expiry structure; no state).
+func BenchmarkFill(b *testing.B) {
+	w := sharedWorkload()
+	var perMembership float64
+	for b.Loop() {
+		b.StopTimer()
+		e := mustNew(b, presence.Config{})
+		before := heapAlloc()
+		b.StartTimer()
+		fill(b, e, w)
+		b.StopTimer()
+		perMembership = (float64(heapAlloc()) - float64(before)) / float64(len(w.reqs))
+		e.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*len(w.reqs))/b.Elapsed().Seconds(), "memberships/s")
+	b.ReportMetric(perMembership, "heap-B/membership")
+}
+
+// BenchmarkMixed is 90% heartbeat, 5% churn (leave + join), 4% occupancy
+// and 1% here_now of a 100-member channel, from every core: run with
+// -cpu 1,2 and compare ns/op.
+func BenchmarkMixed(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(seed.Add(1), 9))
+		for pb.Next() {
+			req := &w.reqs[r.IntN(len(w.reqs))]
+			switch x := r.IntN(100); {
+			case x < 90:
+				e.Heartbeat(*req)
+			case x < 95:
+				e.Leave(req.UUID, req.Channels, nil)
+				e.Heartbeat(*req)
+			case x < 99:
+				e.Occupancy(req.Channels[0])
+			default:
+				e.HereNow(presence.HereNowQuery{Channels: req.Channels})
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
