@@ -2,11 +2,11 @@ module github.com/presencekit/presence/pubnubhttp
 
 go 1.26
 
-require github.com/presencekit/presence v0.0.0-00010101000000-000000000000
-
 require (
-	github.com/benbjohnson/clock v1.3.5 // indirect
-	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	github.com/benbjohnson/clock v1.3.5
+	github.com/presencekit/presence v0.0.0-00010101000000-000000000000
 )
+
+require github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 
 replace github.com/presencekit/presence => ../
