@@ -341,7 +341,9 @@ func TestSubscribePollLimits(t *testing.T) {
 
 func TestSubscribeFutureCursorResyncs(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
+	base := f.h.log.lastCursor()
 	f.heartbeat("u", "ch")
+	waitFor(t, func() bool { return f.h.log.lastCursor() > base })
 	future := strconv.FormatInt(start.Add(time.Hour).UnixNano()/100, 10)
 	env := f.subscribe("/v2/subscribe/k/ch-pnpres/0?uuid=l&tt=" + future)
 	if len(env.M) != 1 || env.cursor(t) != f.h.log.lastCursor() {
