@@ -1,0 +1,931 @@
+// backend.go holds Backend, its Config, New, Close, Stats, Sweep and the
+// public operations. They validate their input exactly as the in-memory
+// engine does, expand channel groups (read from Redis at the moment of the
+// call), and run one Lua script per partition touched (keys.go), which
+// changes the state and appends the events to the partition's stream in one
+// atomic step. Events reach local subscriptions through the stream reader
+// (reader.go), never directly from a call. It is the only file that starts
+// goroutines besides reader.go: the sweeper.
+
+package presenceredis
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+
+	"github.com/benbjohnson/clock"
+	"github.com/presencekit/presence"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of Config's own zero fields.
+const (
+	DefaultPrefix       = "presence"
+	DefaultStreamMaxLen = 100_000
+	DefaultOutageGrace  = 10 * time.Second
+	DefaultSweepBatch   = 1000
+	DefaultReadBlock    = 100 * time.Millisecond
+	// DefaultClusterPartitions is Partitions' zero value with a
+	// *redis.ClusterClient.
+	DefaultClusterPartitions = 16
+)
+
+// Config sets a Backend's behaviour: the core's presence.Config (Clock,
+// timeouts, AnnounceMax, Interval, Deltas, limits, SweepInterval,
+// SubscriptionBuffer; HereNowCacheTTL, HereNowCacheSize and Shards do not
+// apply and are ignored) and the Redis layout. Every instance sharing one
+// presence view must use the same Prefix, Partitions and presence settings.
+type Config struct {
+	presence.Config
+
+	// Prefix starts every key. It may not contain '{' or '}'. Zero means
+	// "presence".
+	Prefix string
+
+	// Partitions is the number of independent streams and hash slots the
+	// channels are spread over (crc32 of the name). Events of one channel are
+	// always in one partition, in order; timetokens are strictly increasing
+	// per partition, so with one partition they are strictly increasing
+	// across the whole view. Zero means 1, or 16 with a *redis.ClusterClient.
+	Partitions int
+
+	// StreamMaxLen is the approximate number of events each partition's
+	// stream keeps (XADD MAXLEN ~). An instance further behind than that
+	// gets a resync signal. Zero means 100,000.
+	StreamMaxLen int64
+
+	// OutageGrace is how long, by Clock, no membership is timed out after an
+	// instance saw Redis come back from an outage, so members whose
+	// heartbeats failed during it can heartbeat again. Zero means 10 s;
+	// negative disables the hold.
+	OutageGrace time.Duration
+
+	// SweepBatch bounds the memberships one sweep script removes before it
+	// lets other commands run. Zero means 1000.
+	SweepBatch int
+
+	// ReadBlock is how long, in real time, one XREAD of the stream reader
+	// blocks; it bounds how long Close waits. Zero means 100 ms.
+	ReadBlock time.Duration
+}
+
+// Backend is the presence API on Redis: the same operations and the same
+// event stream as presence.Engine, shared by every instance that uses the
+// same Redis and Config. Redis holds the truth; every transition is one
+// atomic script that also appends its event to a stream, so each join,
+// leave, timeout and state change happens once cluster-wide, and every
+// instance delivers it once to its local subscriptions.
+//
+// All methods are safe for concurrent use. A call that returned is visible
+// to every later call on any instance; its events reach local subscriptions
+// asynchronously (Flush waits for them). The Backend does not own the Redis
+// client: Close leaves it open.
+type Backend struct {
+	client redis.UniversalClient
+	cfg    Config
+	clock  clock.Clock
+	bases  []string
+	ivlUS  int64
+
+	allHub   *presence.Hub // subscriptions to all events
+	namedHub *presence.Hub // subscriptions naming channels or groups
+	readers  []*reader
+
+	subsMu sync.Mutex
+	subs   []subEntry // for resync markers; entries whose subscription was collected are pruned
+	pruneN int
+
+	down     atomic.Bool // a call failed for want of Redis; the next success sets the grace hold
+	resyncs  atomic.Uint64
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closed   atomic.Bool
+	closeMu  sync.Once
+	wg       sync.WaitGroup
+	sweepMu  sync.Mutex // one local sweep at a time (other instances may sweep concurrently)
+	deltasOn string
+}
+
+type subEntry struct {
+	sub      weak.Pointer[presence.Subscription]
+	named    bool
+	channels []string
+	groups   []string
+}
+
+// New returns a Backend on client configured by cfg. It loads the scripts,
+// positions the stream readers at the current end of every partition's
+// stream (events of earlier calls are not delivered), and starts the sweeper
+// unless cfg.SweepInterval is negative. It returns an error wrapping
+// presence.ErrInvalidConfig when a field is out of range, or ErrUnavailable
+// when Redis cannot be reached.
+func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
+	if client == nil {
+		return nil, newError(presence.ErrInvalidConfig, "invalid config: nil redis client")
+	}
+	cfg, err := withDefaults(client, cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{
+		client:   client,
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		bases:    makeBases(cfg.Prefix, cfg.Partitions),
+		ivlUS:    ceilDiv(int64(cfg.Interval), 1000),
+		allHub:   presence.NewHub(cfg.SubscriptionBuffer),
+		namedHub: presence.NewHub(cfg.SubscriptionBuffer),
+		deltasOn: "0",
+	}
+	if cfg.Deltas {
+		b.deltasOn = "1"
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if err := loadScripts(b.ctx, client); err != nil {
+		b.cancel()
+		return nil, redisError(err)
+	}
+	b.readers = make([]*reader, cfg.Partitions)
+	for p := range b.readers {
+		r := newReader(b, p)
+		if err := r.check(); err != nil {
+			b.cancel()
+			return nil, redisError(err)
+		}
+		b.readers[p] = r
+	}
+	for _, r := range b.readers {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			r.run()
+		}()
+	}
+	if cfg.SweepInterval > 0 {
+		ticker := b.clock.Ticker(cfg.SweepInterval)
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer ticker.Stop()
+			for {
+				select {
+				case <-b.ctx.Done():
+					return
+				case <-ticker.C:
+					_ = b.sweep()
+				}
+			}
+		}()
+	}
+	return b, nil
+}
+
+// withDefaults fills cfg's zero fields and validates it. The core's fields
+// are validated by the core itself, so the messages are the same.
+func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.New()
+	}
+	probe := cfg.Config
+	probe.SweepInterval, probe.Shards, probe.HereNowCacheTTL = -1, 1, 0
+	e, err := presence.New(probe)
+	if err != nil {
+		return cfg, err
+	}
+	_ = e.Close()
+	c := &cfg.Config
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.DefaultTimeout, presence.DefaultTimeout)
+	def(&c.MinTimeout, presence.DefaultMinTimeout)
+	def(&c.MaxTimeout, presence.DefaultMaxTimeout)
+	def(&c.Interval, presence.DefaultInterval)
+	def(&c.SweepInterval, presence.DefaultSweepInterval)
+	defInt(&c.AnnounceMax, presence.DefaultAnnounceMax)
+	defInt(&c.MaxStateBytes, presence.DefaultMaxStateBytes)
+	defInt(&c.MaxNamesPerCall, presence.DefaultMaxNamesPerCall)
+	defInt(&c.MaxNameBytes, presence.DefaultMaxNameBytes)
+	defInt(&c.MaxGroupChannels, presence.DefaultMaxGroupChannels)
+	defInt(&c.MaxGroupEdit, presence.DefaultMaxGroupEdit)
+	defInt(&c.SubscriptionBuffer, presence.DefaultSubscription)
+	c.DefaultTimeout = max(c.MinTimeout, min(c.DefaultTimeout, c.MaxTimeout))
+
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 1
+		if _, ok := client.(*redis.ClusterClient); ok {
+			cfg.Partitions = DefaultClusterPartitions
+		}
+	}
+	if cfg.StreamMaxLen == 0 {
+		cfg.StreamMaxLen = DefaultStreamMaxLen
+	}
+	if cfg.OutageGrace == 0 {
+		cfg.OutageGrace = DefaultOutageGrace
+	}
+	if cfg.SweepBatch == 0 {
+		cfg.SweepBatch = DefaultSweepBatch
+	}
+	if cfg.ReadBlock == 0 {
+		cfg.ReadBlock = DefaultReadBlock
+	}
+	switch {
+	case strings.ContainsAny(cfg.Prefix, "{}"):
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: Prefix %q: contains '{' or '}'", cfg.Prefix)
+	case cfg.Partitions < 1 || cfg.Partitions > 16384:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: Partitions %d: outside 1..16384", cfg.Partitions)
+	case cfg.StreamMaxLen < 1:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: StreamMaxLen %d: below 1", cfg.StreamMaxLen)
+	case cfg.SweepBatch < 1:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: SweepBatch %d: below 1", cfg.SweepBatch)
+	case cfg.ReadBlock < time.Millisecond:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: ReadBlock %v: below 1ms", cfg.ReadBlock)
+	}
+	return cfg, nil
+}
+
+// Close stops the sweeper and the stream readers and waits for them, ends
+// every subscription with presence.ErrClosed, and makes every later call
+// return presence.ErrClosed. It does not close the Redis client and changes
+// nothing in Redis: the members of this instance stay until they leave or
+// time out. It is idempotent and returns nil.
+func (b *Backend) Close() error {
+	b.closeMu.Do(func() {
+		b.closed.Store(true)
+		b.cancel()
+		for _, r := range b.readers {
+			r.wake()
+		}
+		b.wg.Wait()
+		b.allHub.Close()
+		b.namedHub.Close()
+	})
+	return nil
+}
+
+// now is the clock's time with the script arguments every script takes.
+func (b *Backend) common(now time.Time) []any {
+	ns := now.UnixNano()
+	hi := floorDiv(ns, 1e9)
+	return []any{floorDiv(ns, 1000), strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
+		b.cfg.AnnounceMax, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen}
+}
+
+func floorDiv(a, d int64) int64 {
+	q := a / d
+	if a%d != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, d int64) int64 { return -floorDiv(-a, d) }
+
+// call is one script run on one partition.
+type call struct {
+	s    *redis.Script
+	p    int
+	args []any
+}
+
+// run runs calls, pipelined when there are several, and returns their
+// results in order. A failure to reach Redis marks the backend down; the
+// first success after that sets the outage grace.
+func (b *Backend) run(calls []call) ([]any, error) {
+	out := make([]any, len(calls))
+	if len(calls) == 1 {
+		c := calls[0]
+		v, err := c.s.Run(b.ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
+		if err != nil {
+			return nil, b.failed(err)
+		}
+		out[0] = v
+		b.succeeded()
+		return out, nil
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = c.s.EvalSha(b.ctx, pipe, []string{b.bases[c.p]}, c.args...)
+	}
+	_, _ = pipe.Exec(b.ctx)
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			c := calls[i]
+			v, err = c.s.Run(b.ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
+		}
+		if err != nil {
+			return nil, b.failed(err)
+		}
+		out[i] = v
+	}
+	b.succeeded()
+	return out, nil
+}
+
+// failed wraps a Redis error and marks the backend down when Redis could
+// not be reached.
+func (b *Backend) failed(err error) error {
+	if b.closed.Load() {
+		return presence.ErrClosed
+	}
+	if unavailable(err) {
+		b.down.Store(true)
+	}
+	return redisError(err)
+}
+
+// succeeded ends an outage seen by this instance: every partition holds
+// timeouts for OutageGrace from now.
+func (b *Backend) succeeded() {
+	if !b.down.Load() || !b.down.CompareAndSwap(true, false) {
+		return
+	}
+	if b.cfg.OutageGrace < 0 {
+		return
+	}
+	now := b.clock.Now()
+	until := ceilDiv(now.Add(b.cfg.OutageGrace).UnixNano(), 1000)
+	for p := range b.bases {
+		args := append(b.common(now), until)
+		if err := scriptHold.Run(b.ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
+			b.down.Store(true)
+			return
+		}
+	}
+}
+
+// targets are the channels of one call after group expansion, in the order
+// first named, without duplicates; groupChans are each named group's
+// channels at the moment of the call.
+type targets struct {
+	channels   []string
+	groupChans [][]string
+}
+
+// resolve validates channels and groups and expands the groups.
+func (b *Backend) resolve(channels, groups []string) (targets, error) {
+	if err := b.checkNames(channels, groups); err != nil {
+		return targets{}, err
+	}
+	if len(groups) == 0 {
+		if distinct(channels) == len(channels) {
+			return targets{channels: channels}, nil
+		}
+		return targets{channels: dedup(nil, channels)}, nil
+	}
+	gc, err := b.groupLists(groups)
+	if err != nil {
+		return targets{}, err
+	}
+	t := targets{channels: dedup(nil, channels), groupChans: gc}
+	for _, l := range gc {
+		t.channels = dedup(t.channels, l)
+	}
+	return t, nil
+}
+
+// groupLists reads the channels of each group, in the order added.
+func (b *Backend) groupLists(groups []string) ([][]string, error) {
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(groups))
+	for i, g := range groups {
+		cmds[i] = pipe.ZRange(b.ctx, b.keyGroup(b.partitionOf(g), g), 0, -1)
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil && err != redis.Nil {
+		return nil, b.failed(err)
+	}
+	out := make([][]string, len(groups))
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return out, nil
+}
+
+// byPartition splits channels by partition, keeping their order, and
+// returns the partitions in order of first appearance with the indexes of
+// their channels.
+func (b *Backend) byPartition(channels []string) (parts []int, idx [][]int) {
+	if len(b.bases) == 1 {
+		all := make([]int, len(channels))
+		for i := range all {
+			all[i] = i
+		}
+		return []int{0}, [][]int{all}
+	}
+	pos := map[int]int{}
+	for i, c := range channels {
+		p := b.partitionOf(c)
+		j, ok := pos[p]
+		if !ok {
+			j = len(parts)
+			pos[p] = j
+			parts = append(parts, p)
+			idx = append(idx, nil)
+		}
+		idx[j] = append(idx[j], i)
+	}
+	return parts, idx
+}
+
+func (b *Backend) isClosed() error {
+	if b.closed.Load() {
+		return presence.ErrClosed
+	}
+	return nil
+}
+
+// Heartbeat makes req.UUID present on its targets, as
+// presence.Engine.Heartbeat does: a join event for each absent target, a
+// silent refresh for each present one (a state-change when the heartbeat's
+// state differs). Bad input returns an error and changes nothing. Each
+// partition touched is one atomic script; with one partition the whole call
+// is atomic.
+func (b *Backend) Heartbeat(req presence.HeartbeatRequest) error {
+	return b.Heartbeats(req)
+}
+
+// Heartbeats applies several heartbeats in one pipeline: one round trip for
+// all of them (per Redis node). Every request is validated first; if one is
+// bad, none is applied. It is how a gateway that aggregates many clients
+// should refresh them.
+func (b *Backend) Heartbeats(reqs ...presence.HeartbeatRequest) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	now := b.clock.Now()
+	var calls []call
+	for _, req := range reqs {
+		cs, err := b.heartbeatCalls(req, now)
+		if err != nil {
+			return err
+		}
+		calls = append(calls, cs...)
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	_, err := b.run(calls)
+	return err
+}
+
+func (b *Backend) heartbeatCalls(req presence.HeartbeatRequest, now time.Time) ([]call, error) {
+	if err := b.checkUUID(req.UUID); err != nil {
+		return nil, err
+	}
+	if req.Timeout < 0 {
+		return nil, newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
+	}
+	t, err := b.resolve(req.Channels, req.Groups)
+	if err != nil {
+		return nil, err
+	}
+	var states []stateArg
+	if len(req.State) > 0 {
+		if states, err = b.heartbeatStates(req.State, req.Channels, req.Groups, t); err != nil {
+			return nil, err
+		}
+	}
+	if len(t.channels) == 0 {
+		return nil, nil
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = b.cfg.DefaultTimeout
+	}
+	timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
+	deadline := ceilDiv(now.UnixNano()+int64(timeout), 1000)
+	parts, idx := b.byPartition(t.channels)
+	calls := make([]call, len(parts))
+	for j, p := range parts {
+		args := append(b.common(now), req.UUID, deadline)
+		for _, i := range idx[j] {
+			has, val := "0", ""
+			if states != nil && states[i].set {
+				has, val = "1", states[i].val
+			}
+			args = append(args, t.channels[i], has, val)
+		}
+		calls[j] = call{scriptHeartbeat, p, args}
+	}
+	return calls, nil
+}
+
+// channelCalls builds one call of s per partition of chans, each with the
+// common arguments, head, and its channels.
+func (b *Backend) channelCalls(s *redis.Script, now time.Time, chans []string, head ...any) []call {
+	parts, idx := b.byPartition(chans)
+	calls := make([]call, len(parts))
+	for j, p := range parts {
+		args := append(b.common(now), head...)
+		for _, i := range idx[j] {
+			args = append(args, chans[i])
+		}
+		calls[j] = call{s, p, args}
+	}
+	return calls
+}
+
+// Leave removes uuid from its targets as presence.Engine.Leave does: a
+// leave event for each present one, pending state dropped on each.
+func (b *Backend) Leave(uuid string, channels, groups []string) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	if err := b.checkUUID(uuid); err != nil {
+		return err
+	}
+	t, err := b.resolve(channels, groups)
+	if err != nil {
+		return err
+	}
+	if len(t.channels) == 0 {
+		return nil
+	}
+	_, err = b.run(b.channelCalls(scriptLeave, b.clock.Now(), t.channels, uuid))
+	return err
+}
+
+// SetState replaces uuid's state on every target and returns it as stored
+// (canonical JSON), as presence.Engine.SetState does: a state-change event
+// on each present target, pending state (for Config.DefaultTimeout) on each
+// absent one.
+func (b *Backend) SetState(uuid string, channels, groups []string, state any) (json.RawMessage, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	if err := b.checkUUID(uuid); err != nil {
+		return nil, err
+	}
+	st, err := b.canonicalState(state)
+	if err != nil {
+		return nil, err
+	}
+	t, err := b.resolve(channels, groups)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.channels) > 0 {
+		now := b.clock.Now()
+		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
+		if _, err := b.run(b.channelCalls(scriptSetState, now, t.channels, uuid, st, exp)); err != nil {
+			return nil, err
+		}
+	}
+	if st == "" {
+		return json.RawMessage("{}"), nil
+	}
+	return json.RawMessage(st), nil
+}
+
+// GetState returns uuid's state on each target where it has one (present
+// or pending), keyed by channel. The map is the caller's.
+func (b *Backend) GetState(uuid string, channels, groups []string) (map[string]json.RawMessage, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	if err := b.checkUUID(uuid); err != nil {
+		return nil, err
+	}
+	t, err := b.resolve(channels, groups)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage)
+	if len(t.channels) == 0 {
+		return out, nil
+	}
+	res, err := b.run(b.channelCalls(scriptGetState, b.clock.Now(), t.channels, uuid))
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		l, _ := r.([]any)
+		for i := 0; i+1 < len(l); i += 2 {
+			c, _ := l[i].(string)
+			s, _ := l[i+1].(string)
+			out[c] = json.RawMessage(s)
+		}
+	}
+	return out, nil
+}
+
+// HereNow returns who is present on the query's channels, as
+// presence.Engine.HereNow does. Occupants are listed in byte order of their
+// uuids, so pages of an unchanged channel neither overlap nor skip. A page
+// costs O(log n + limit) in Redis. A global query reads every partition's
+// occupied channels: it is not a snapshot across partitions.
+func (b *Backend) HereNow(q presence.HereNowQuery) (presence.HereNowResult, error) {
+	if err := b.isClosed(); err != nil {
+		return presence.HereNowResult{}, err
+	}
+	if q.Limit < 0 || q.Limit > presence.DefaultHereNowLimit {
+		return presence.HereNowResult{}, newError(presence.ErrInvalidPaging, "invalid limit %d: outside 0..%d", q.Limit, presence.DefaultHereNowLimit)
+	}
+	if q.Offset < 0 {
+		return presence.HereNowResult{}, newError(presence.ErrInvalidPaging, "invalid offset %d: negative", q.Offset)
+	}
+	if q.Limit == 0 {
+		q.Limit = presence.DefaultHereNowLimit
+	}
+	var chans []string
+	if len(q.Channels) == 0 && len(q.Groups) == 0 {
+		all, err := b.occupiedChannels()
+		if err != nil {
+			return presence.HereNowResult{}, err
+		}
+		chans = all
+	} else {
+		t, err := b.resolve(q.Channels, q.Groups)
+		if err != nil {
+			return presence.HereNowResult{}, err
+		}
+		chans = t.channels
+	}
+	var res presence.HereNowResult
+	if len(chans) > 0 {
+		res.Channels = make([]presence.ChannelPresence, len(chans))
+	}
+	now := b.clock.Now()
+	flag := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	parts, idx := b.byPartition(chans)
+	var calls []call
+	var order [][]int // the channel indexes of each call
+	const chunk = 500
+	for j, p := range parts {
+		for lo := 0; lo < len(idx[j]); lo += chunk {
+			part := idx[j][lo:min(lo+chunk, len(idx[j]))]
+			args := append(b.common(now), flag(q.OccupancyOnly), flag(q.IncludeState), q.Offset, q.Limit)
+			for _, i := range part {
+				args = append(args, chans[i])
+			}
+			calls = append(calls, call{scriptHereNow, p, args})
+			order = append(order, part)
+		}
+	}
+	if len(calls) > 0 {
+		out, err := b.run(calls)
+		if err != nil {
+			return presence.HereNowResult{}, err
+		}
+		for k, r := range out {
+			rows, _ := r.([]any)
+			for n, i := range order[k] {
+				res.Channels[i] = channelPresence(chans[i], rows[n], q)
+			}
+		}
+	}
+	res.TotalChannels = len(res.Channels)
+	for _, c := range res.Channels {
+		res.TotalOccupancy += c.Occupancy
+	}
+	return res, nil
+}
+
+func channelPresence(c string, row any, q presence.HereNowQuery) presence.ChannelPresence {
+	l, _ := row.([]any)
+	cp := presence.ChannelPresence{Channel: c}
+	if len(l) > 0 {
+		occ, _ := l[0].(int64)
+		cp.Occupancy = int(occ)
+	}
+	if q.OccupancyOnly {
+		return cp
+	}
+	cp.Occupants = []presence.Occupant{}
+	if len(l) > 1 {
+		us, _ := l[1].([]any)
+		var sts []any
+		if len(l) > 2 {
+			sts, _ = l[2].([]any)
+		}
+		cp.Occupants = make([]presence.Occupant, len(us))
+		for i, u := range us {
+			cp.Occupants[i].UUID, _ = u.(string)
+			if i < len(sts) {
+				if s, ok := sts[i].(string); ok && s != "" {
+					cp.Occupants[i].State = json.RawMessage(s)
+				}
+			}
+		}
+	}
+	return cp
+}
+
+// occupiedChannels lists every channel with occupancy > 0, sorted.
+func (b *Backend) occupiedChannels() ([]string, error) {
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(b.bases))
+	for p, base := range b.bases {
+		cmds[p] = pipe.SMembers(b.ctx, base+":chans")
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil {
+		return nil, b.failed(err)
+	}
+	var out []string
+	for _, c := range cmds {
+		out = append(out, c.Val()...)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Occupancy returns the number of uuids present on channel: one ZCARD.
+func (b *Backend) Occupancy(channel string) (int, error) {
+	if err := b.isClosed(); err != nil {
+		return 0, err
+	}
+	if err := b.checkName("channel", channel, true); err != nil {
+		return 0, err
+	}
+	n, err := b.client.ZCard(b.ctx, b.keyMembers(b.partitionOf(channel), channel)).Result()
+	if err != nil {
+		return 0, b.failed(err)
+	}
+	return int(n), nil
+}
+
+// WhereNow returns the channels where uuid is present, sorted: one SMEMBERS
+// per partition, pipelined. The slice is the caller's.
+func (b *Backend) WhereNow(uuid string) ([]string, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	if err := b.checkUUID(uuid); err != nil {
+		return nil, err
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(b.bases))
+	for p := range b.bases {
+		cmds[p] = pipe.SMembers(b.ctx, b.keyWhere(p, uuid))
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil {
+		return nil, b.failed(err)
+	}
+	out := []string{}
+	for _, c := range cmds {
+		out = append(out, c.Val()...)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Subscribe returns a subscription to the events of opts' channels and
+// groups, or of every channel with opts.All, delivered by this instance's
+// stream readers with the engine's rules (bounded buffer, slow consumers
+// closed with presence.ErrSlowConsumer). After Redis lost events the
+// subscription receives a resync marker (see IsResync).
+func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscription, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	if opts.Buffer < 0 {
+		return nil, newError(presence.ErrInvalidConfig, "invalid subscription buffer %d: negative", opts.Buffer)
+	}
+	for _, c := range opts.Channels {
+		if err := b.checkName("channel", c, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range opts.Groups {
+		if err := b.checkName("group", g, true); err != nil {
+			return nil, err
+		}
+	}
+	hub := b.allHub
+	if !opts.All {
+		hub = b.namedHub
+	}
+	s, err := hub.Subscribe(opts)
+	if err != nil {
+		return nil, err
+	}
+	b.subsMu.Lock()
+	b.subs = append(b.subs, subEntry{sub: weak.Make(s), named: !opts.All,
+		channels: slices.Clone(opts.Channels), groups: slices.Clone(opts.Groups)})
+	if len(b.subs) > 2*b.pruneN+64 {
+		b.subs = slices.DeleteFunc(b.subs, func(e subEntry) bool { return e.sub.Value() == nil })
+		b.pruneN = len(b.subs)
+	}
+	b.subsMu.Unlock()
+	return s, nil
+}
+
+// Sweep removes, at the clock's current time, every membership whose
+// deadline has passed (with a timeout event each), drops expired pending
+// state, and emits the due interval events, in every partition. Any number
+// of instances may sweep at once: each removal is a compare-and-delete
+// inside a script, so each timeout happens once. The events are produced
+// when it returns; Flush waits for their local delivery.
+func (b *Backend) Sweep() error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	return b.sweep()
+}
+
+func (b *Backend) sweep() error {
+	b.sweepMu.Lock()
+	defer b.sweepMu.Unlock()
+	now := b.clock.Now()
+	for p := range b.bases {
+		for range 1 << 20 { // bounded: each round removes a full batch
+			out, err := b.run([]call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
+			if err != nil {
+				return err
+			}
+			l, _ := out[0].([]any)
+			if len(l) < 2 || l[1] != int64(1) {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// Stats returns the counters of the whole presence view (channels,
+// memberships, uuids, groups and events, read from Redis, cluster-wide) and
+// of this instance's subscriptions. Events counts the events produced since
+// Redis last lost its data. UUIDs costs O(uuids) when there are several
+// partitions. Partitions are read one after the other: not a snapshot.
+func (b *Backend) Stats() (presence.Stats, error) {
+	if err := b.isClosed(); err != nil {
+		return presence.Stats{}, err
+	}
+	pipe := b.client.Pipeline()
+	type row struct {
+		seq            *redis.StringCmd
+		chans, groups  *redis.IntCmd
+		members, uuids *redis.IntCmd
+		uuidSet        *redis.StringSliceCmd
+	}
+	rows := make([]row, len(b.bases))
+	for p, base := range b.bases {
+		r := &rows[p]
+		r.seq = pipe.HGet(b.ctx, base+":meta", "seq")
+		r.chans = pipe.SCard(b.ctx, base+":chans")
+		r.groups = pipe.SCard(b.ctx, base+":groups")
+		r.members = pipe.ZCard(b.ctx, base+":dl")
+		if len(b.bases) == 1 {
+			r.uuids = pipe.SCard(b.ctx, base+":uuids")
+		} else {
+			r.uuidSet = pipe.SMembers(b.ctx, base+":uuids")
+		}
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil && err != redis.Nil {
+		return presence.Stats{}, b.failed(err)
+	}
+	var st presence.Stats
+	uuids := map[string]struct{}{}
+	for _, r := range rows {
+		n, _ := strconv.ParseUint(r.seq.Val(), 10, 64)
+		st.Events += n
+		st.Channels += int(r.chans.Val())
+		st.Groups += int(r.groups.Val())
+		st.Memberships += int(r.members.Val())
+		if r.uuids != nil {
+			st.UUIDs += int(r.uuids.Val())
+		} else {
+			for _, u := range r.uuidSet.Val() {
+				uuids[u] = struct{}{}
+			}
+		}
+	}
+	st.UUIDs += len(uuids)
+	st.Subscriptions = b.allHub.Subscriptions() + b.namedHub.Subscriptions()
+	st.SlowSubscriptions = b.allHub.SlowClosed() + b.namedHub.SlowClosed()
+	return st, nil
+}
+
+// Resyncs returns how many times this instance found that Redis lost
+// events (a restart without persistence, a failover that lost writes, or a
+// reader further behind than StreamMaxLen) and sent resync markers.
+func (b *Backend) Resyncs() uint64 { return b.resyncs.Load() }
+
+func (b *Backend) String() string {
+	return fmt.Sprintf("presenceredis.Backend(%s, %d partitions)", b.cfg.Prefix, len(b.bases))
+}

@@ -1,0 +1,70 @@
+// errors.go holds the backend's own sentinel errors and the input error
+// type that wraps the core's sentinels (presence.ErrInvalidName and the
+// others) with the same message format as the in-memory engine.
+
+package presenceredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrUnavailable is wrapped by every error of a call that could not reach
+// Redis (connection refused or lost, timeout, a cluster without a master for
+// the slot, a server still loading its data). Such a call may or may not
+// have been applied; no event was made up for it. The error also wraps the
+// go-redis error.
+var ErrUnavailable = errors.New("presence: redis unavailable")
+
+// inputError wraps a core sentinel with its own message, so the text reads
+// `presence: invalid channel "a,b": contains ','` as with the engine.
+type inputError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *inputError) Error() string { return e.msg }
+func (e *inputError) Unwrap() error { return e.sentinel }
+
+func newError(sentinel error, format string, args ...any) error {
+	return &inputError{sentinel: sentinel, msg: "presence: " + fmt.Sprintf(format, args...)}
+}
+
+// unavailable reports whether err means Redis could not be reached or could
+// not serve the call right now, as opposed to an error of the call itself.
+func unavailable(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "MOVED", "ASK"} {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+		return false
+	}
+	// Anything else is the network's: refused, reset, EOF, a timeout, a
+	// closed pool.
+	return true
+}
+
+// redisError wraps an error from go-redis: with ErrUnavailable when Redis
+// could not serve the call.
+func redisError(err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("presence: redis: %w", err)
+}
+
+var errShortReply = errors.New("unexpected script reply")

@@ -1,0 +1,158 @@
+// groups.go holds channel groups. A group is a sorted set (by order added)
+// in its own partition; each channel keeps, in its partition, the set of
+// groups containing it, which the event scripts read so that every event
+// carries the groups of its channel at the moment it happened. A group edit
+// first changes the group (one atomic script), then those reverse entries.
+
+package presenceredis
+
+import (
+	"slices"
+
+	"github.com/presencekit/presence"
+	"github.com/redis/go-redis/v9"
+)
+
+func (b *Backend) checkGroupEdit(g string, channels []string) error {
+	if err := b.checkName("group", g, true); err != nil {
+		return err
+	}
+	for _, c := range channels {
+		if err := b.checkName("channel", c, true); err != nil {
+			return err
+		}
+	}
+	if n := distinct(channels); n > b.cfg.MaxGroupEdit {
+		return newError(presence.ErrTooManyChannels, "too many channels: %d in one edit of group %q, at most %d", n, g, b.cfg.MaxGroupEdit)
+	}
+	return nil
+}
+
+// AddChannels adds channels to group g, creating it, as
+// presence.Engine.AddChannels does (ErrTooManyChannels, ErrGroupFull; a
+// refused add changes nothing). Adding a channel joins nobody.
+func (b *Backend) AddChannels(g string, channels []string) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	if err := b.checkGroupEdit(g, channels); err != nil {
+		return err
+	}
+	args := append(b.common(b.clock.Now()), g, b.cfg.MaxGroupChannels)
+	for _, c := range channels {
+		args = append(args, c)
+	}
+	out, err := b.run([]call{{scriptGroupAdd, b.partitionOf(g), args}})
+	if err != nil {
+		return err
+	}
+	l, _ := out[0].([]any)
+	if len(l) < 3 {
+		return redisError(errShortReply)
+	}
+	if l[0] == int64(-1) {
+		return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, l[1], l[2], b.cfg.MaxGroupChannels)
+	}
+	return b.index(g, l[3:], true)
+}
+
+// RemoveChannels removes channels from group g; channels not in it are
+// ignored, and a group left empty no longer exists.
+func (b *Backend) RemoveChannels(g string, channels []string) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	if err := b.checkGroupEdit(g, channels); err != nil {
+		return err
+	}
+	args := append(b.common(b.clock.Now()), g, "0")
+	for _, c := range channels {
+		args = append(args, c)
+	}
+	out, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), args}})
+	if err != nil {
+		return err
+	}
+	l, _ := out[0].([]any)
+	return b.index(g, l, false)
+}
+
+// DeleteGroup removes group g; deleting a group that does not exist is not
+// an error.
+func (b *Backend) DeleteGroup(g string) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	if err := b.checkName("group", g, true); err != nil {
+		return err
+	}
+	out, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
+	if err != nil {
+		return err
+	}
+	l, _ := out[0].([]any)
+	return b.index(g, l, false)
+}
+
+// index adds g to (or removes it from) the reverse entry of each channel.
+func (b *Backend) index(g string, channels []any, add bool) error {
+	if len(channels) == 0 {
+		return nil
+	}
+	pipe := b.client.Pipeline()
+	for _, v := range channels {
+		c, _ := v.(string)
+		k := b.keyChanGroups(b.partitionOf(c), c)
+		if add {
+			pipe.SAdd(b.ctx, k, g)
+		} else {
+			pipe.SRem(b.ctx, k, g)
+		}
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil {
+		return b.failed(err)
+	}
+	return nil
+}
+
+// GroupChannels returns the channels of group g, sorted; a group that does
+// not exist lists as empty. The slice is the caller's.
+func (b *Backend) GroupChannels(g string) ([]string, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	if err := b.checkName("group", g, true); err != nil {
+		return nil, err
+	}
+	out, err := b.client.ZRange(b.ctx, b.keyGroup(b.partitionOf(g), g), 0, -1).Result()
+	if err != nil && err != redis.Nil {
+		return nil, b.failed(err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Groups returns the names of every group, sorted. The slice is the
+// caller's.
+func (b *Backend) Groups() ([]string, error) {
+	if err := b.isClosed(); err != nil {
+		return nil, err
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(b.bases))
+	for p, base := range b.bases {
+		cmds[p] = pipe.SMembers(b.ctx, base+":groups")
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil {
+		return nil, b.failed(err)
+	}
+	out := []string{}
+	for _, c := range cmds {
+		out = append(out, c.Val()...)
+	}
+	slices.Sort(out)
+	return out, nil
+}

@@ -1,0 +1,148 @@
+-- common.lua is the prelude of every script: key names, the arguments every
+-- script takes, and the helpers that change a membership and append its
+-- event to the partition's stream in the same atomic step.
+--
+-- KEYS[1] is the partition's base key, "<prefix>{<n>}"; every key below
+-- starts with it, so one script touches one Redis Cluster slot.
+-- Times are integers in microseconds (exact in Lua's doubles and in sorted
+-- set scores); the events' time travels as the caller's nanoseconds string.
+local base = KEYS[1]
+local K_META, K_EV, K_DL = base .. ':meta', base .. ':ev', base .. ':dl'
+local K_CHANS, K_UUIDS = base .. ':chans', base .. ':uuids'
+local K_PEND, K_PDL, K_IVZ = base .. ':pend', base .. ':pdl', base .. ':ivz'
+local function kM(c) return base .. ':m:' .. c end
+local function kS(c) return base .. ':s:' .. c end
+local function kU(u) return base .. ':u:' .. u end
+local function kIV(c) return base .. ':iv:' .. c end
+local function kIVD(c) return base .. ':ivd:' .. c end
+local function kCG(c) return base .. ':cg:' .. c end
+
+local now = tonumber(ARGV[1])      -- the clock, µs, rounded down
+local nowns = ARGV[2]              -- the clock, ns, decimal: the events' time
+local nowhi = tonumber(ARGV[3])    -- the clock in 100 ns units: whole seconds
+local nowlo = tonumber(ARGV[4])    -- and the 100 ns units within the second
+local am = tonumber(ARGV[5])       -- AnnounceMax (negative: no interval mode)
+local ivl = tonumber(ARGV[6])      -- Interval, µs
+local withDeltas = ARGV[7] == '1'
+local maxlen = ARGV[8]             -- approximate stream length kept
+local A = 9                        -- the script's own arguments start here
+
+-- hold: until then no membership counts as expired (the outage grace).
+local hold = tonumber(redis.call('HGET', K_META, 'hold') or '0') or 0
+local function alive(dl) return dl > now or now < hold end
+
+-- Timetoken and sequence: loaded on the first event, written back by finish.
+local th, tl, seq
+local function stamp()
+  if not th then
+    local v = redis.call('HMGET', K_META, 'th', 'tl', 'seq', 'epoch')
+    th, tl, seq = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+    if not v[4] then
+      local t = redis.call('TIME')
+      redis.call('HSET', K_META, 'epoch', t[1] .. '.' .. t[2])
+    end
+  end
+  local h, l = th, tl + 1
+  if l >= 10000000 then h, l = h + 1, 0 end
+  if nowhi > h or (nowhi == h and nowlo > l) then h, l = nowhi, nowlo end
+  th, tl, seq = h, l, seq + 1
+  return string.format('%d%07d', h, l)
+end
+local function finish()
+  if th then redis.call('HSET', K_META, 'th', th, 'tl', tl, 'seq', seq) end
+end
+
+-- emit appends one event: seq, action, channel, uuid, occupancy, time,
+-- timetoken, the groups containing the channel now, data.
+local function emit(action, c, u, occ, data)
+  local tt = stamp()
+  local g = redis.call('SMEMBERS', kCG(c))
+  local payload = table.concat({ seq, action, c, u, occ, nowns, tt, table.concat(g, ','), data }, '\n')
+  redis.call('XADD', K_EV, 'MAXLEN', '~', maxlen, '*', 'e', payload)
+end
+
+-- jslen is the length of s as a JSON string (encoding/json's escaping).
+local function jslen(s)
+  local n = 2 + #s
+  n = n + select(2, string.gsub(s, '["\\]', ''))
+  n = n + 5 * select(2, string.gsub(s, '[<>&]', ''))
+  n = n + 3 * select(2, string.gsub(s, '\226\128[\168\169]', ''))
+  return n
+end
+
+-- record notes a change for the channel's next interval event; above
+-- 30,000 bytes the deltas give way to here_now_refresh.
+local function record(c, a, u)
+  if not withDeltas then return end
+  local k = kIV(c)
+  if redis.call('HGET', k, 'r') == '1' then return end
+  local z = redis.call('HINCRBY', k, 'z', jslen(u) + 1)
+  if z > 30000 then
+    redis.call('HSET', k, 'r', '1')
+    redis.call('DEL', kIVD(c))
+  else
+    redis.call('APPEND', kIVD(c), a .. u .. ',')
+  end
+end
+
+local function emitInterval(c)
+  local occ = redis.call('ZCARD', kM(c))
+  local data = ''
+  if withDeltas then
+    if redis.call('HGET', kIV(c), 'r') == '1' then
+      data = '!'
+    else
+      data = redis.call('GET', kIVD(c)) or ''
+    end
+  end
+  redis.call('DEL', kIV(c), kIVD(c))
+  emit('i', c, '', occ, data)
+end
+
+-- announce reports a join, leave or timeout that the channel already
+-- reflects: one event, or in interval mode a delta.
+local function announce(c, a, u, state)
+  local occ = redis.call('ZCARD', kM(c))
+  if am >= 0 then
+    if redis.call('ZSCORE', K_IVZ, c) then
+      record(c, a, u)
+      if occ <= am then
+        emitInterval(c)
+        redis.call('ZREM', K_IVZ, c)
+      end
+      return
+    end
+    if occ > am then
+      redis.call('ZADD', K_IVZ, now + ivl, c)
+      record(c, a, u)
+      return
+    end
+  end
+  emit(a, c, u, occ, state)
+end
+
+local function remove(c, u, a)
+  redis.call('ZREM', K_DL, c .. '\n' .. u)
+  redis.call('ZREM', kM(c), u)
+  redis.call('HDEL', kS(c), u)
+  redis.call('SREM', kU(u), c)
+  if redis.call('EXISTS', kU(u)) == 0 then redis.call('SREM', K_UUIDS, u) end
+  local empty = redis.call('EXISTS', kM(c)) == 0
+  announce(c, a, u, '')
+  if empty then redis.call('SREM', K_CHANS, c) end
+end
+
+local function join(c, u, deadline, state)
+  redis.call('ZADD', K_DL, deadline, c .. '\n' .. u)
+  redis.call('ZADD', kM(c), 0, u)
+  redis.call('SADD', K_CHANS, c)
+  redis.call('SADD', kU(u), c)
+  redis.call('SADD', K_UUIDS, u)
+  if state ~= '' then redis.call('HSET', kS(c), u, state) end
+  announce(c, 'j', u, state)
+end
+
+local function dropPending(mk)
+  redis.call('HDEL', K_PEND, mk)
+  redis.call('ZREM', K_PDL, mk)
+end

@@ -1,0 +1,380 @@
+// reader.go holds the stream readers: one goroutine per partition that
+// reads the partition's event stream (XREAD, resuming from its last entry id
+// after any error) and hands each event once, in stream order, to the local
+// subscriptions through the core's presence.Hub. Every event carries the
+// partition's sequence number and every partition an epoch, so a reader
+// notices when Redis lost events (a restart without persistence, a failover
+// that lost writes, a stream trimmed past an entry it had not read) and
+// sends resync markers instead of leaving a silent gap.
+//
+// Lock order: reader.mu, then Backend.subsMu; the hubs' locks are taken
+// with neither held.
+
+package presenceredis
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/presencekit/presence"
+	"github.com/redis/go-redis/v9"
+)
+
+// IsResync reports whether ev is a resync marker rather than a presence
+// event. A subscription receives one when its instance found that Redis
+// lost events it may have missed (Redis restarted without persistence, a
+// failover lost acknowledged writes, or this instance fell further behind
+// than Config.StreamMaxLen). The marker is an Interval event with
+// HereNowRefresh set, Occupancy -1 and Timetoken 0. Its Channel names the
+// channel to reload, or is "" for "every channel" (all-subscriptions and
+// group subscriptions receive that one). The right response is the same as
+// to here_now_refresh: call HereNow and continue with the events that
+// follow, which are complete again from the marker on.
+func IsResync(ev presence.Event) bool {
+	return ev.Action == presence.Interval && ev.HereNowRefresh && ev.Timetoken == 0 && ev.Occupancy == -1
+}
+
+type reader struct {
+	b   *Backend
+	p   int
+	key string
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	epoch   string // of the data the reader is reading
+	seq     int64  // the last event's sequence number handed to the hubs
+	lastID  string // the last stream entry id read
+	recheck bool   // Flush saw another epoch: check before the next read
+	errs    uint64 // read errors so far
+	err     error  // the last one
+	closed  bool
+}
+
+func newReader(b *Backend, p int) *reader {
+	r := &reader{b: b, p: p, key: b.keyStream(p)}
+	r.cond = sync.NewCond(&r.mu)
+	return r
+}
+
+// check reads the partition's epoch, sequence number and last entry id.
+// The first check positions the reader at the end of the stream; a later
+// one detects lost data and resyncs.
+func (r *reader) check() error {
+	b := r.b
+	out, err := scriptCheck.Run(b.ctx, b.client, []string{b.bases[r.p]}, b.common(b.clock.Now())...).Slice()
+	if err != nil {
+		return err
+	}
+	if len(out) < 3 {
+		return errShortReply
+	}
+	ep, _ := out[0].(string)
+	s, _ := out[1].(string)
+	id, _ := out[2].(string)
+	seq, _ := strconv.ParseInt(s, 10, 64)
+	resync := false
+	r.mu.Lock()
+	switch {
+	case r.epoch == "":
+		r.epoch, r.seq, r.lastID = ep, seq, id
+	case ep != r.epoch: // Redis lost its data: read the new stream from its start
+		r.epoch, r.seq, r.lastID = ep, 0, "0-0"
+		resync = true
+	case seq < r.seq || compareIDs(id, r.lastID) < 0: // a failover lost events
+		r.seq, r.lastID = seq, id
+		resync = true
+	}
+	r.recheck = false
+	r.cond.Broadcast()
+	r.mu.Unlock()
+	if resync {
+		b.resync(r.p)
+	}
+	return nil
+}
+
+// compareIDs compares two stream entry ids "ms-seq".
+func compareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	x, _ := strconv.ParseUint(am, 10, 64)
+	y, _ := strconv.ParseUint(bm, 10, 64)
+	if x != y {
+		if x < y {
+			return -1
+		}
+		return 1
+	}
+	x, _ = strconv.ParseUint(as, 10, 64)
+	y, _ = strconv.ParseUint(bs, 10, 64)
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+// run reads until the backend is closed. Waits between retries are real
+// time: they wait for the network, not for a presence deadline.
+func (r *reader) run() {
+	b := r.b
+	backoff := time.Duration(0)
+	needCheck := false
+	for b.ctx.Err() == nil {
+		if backoff > 0 {
+			t := time.NewTimer(backoff)
+			select {
+			case <-b.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if needCheck {
+			if err := r.check(); err != nil {
+				r.fail(err)
+				backoff = nextBackoff(backoff)
+				continue
+			}
+			needCheck = false
+			b.succeeded()
+		}
+		r.mu.Lock()
+		id, again := r.lastID, r.recheck
+		r.mu.Unlock()
+		if again {
+			needCheck = true
+			continue
+		}
+		res, err := b.client.XRead(b.ctx, &redis.XReadArgs{
+			Streams: []string{r.key, id},
+			Count:   1000,
+			Block:   b.cfg.ReadBlock,
+		}).Result()
+		if errors.Is(err, redis.Nil) {
+			backoff = 0
+			continue
+		}
+		if err != nil {
+			if b.ctx.Err() != nil {
+				return
+			}
+			r.fail(err)
+			needCheck = true
+			backoff = nextBackoff(backoff)
+			continue
+		}
+		backoff = 0
+		b.succeeded()
+		for _, st := range res {
+			r.deliver(st.Messages)
+		}
+	}
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, 500*time.Millisecond)
+}
+
+func (r *reader) fail(err error) {
+	if unavailable(err) {
+		r.b.down.Store(true)
+	}
+	r.mu.Lock()
+	r.errs++
+	r.err = err
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// deliver hands the events of msgs to the hubs in order, skipping any it
+// has already delivered and sending resync markers before one that follows
+// a gap.
+func (r *reader) deliver(msgs []redis.XMessage) {
+	b := r.b
+	for _, m := range msgs {
+		payload, _ := m.Values["e"].(string)
+		f := strings.SplitN(payload, "\n", 9)
+		seq := int64(-1)
+		if len(f) == 9 {
+			seq, _ = strconv.ParseInt(f[0], 10, 64)
+		}
+		r.mu.Lock()
+		last := r.seq
+		r.mu.Unlock()
+		if seq < 0 || seq <= last {
+			r.advance(last, m.ID)
+			continue
+		}
+		if seq > last+1 {
+			b.resync(r.p)
+		}
+		b.publish(f)
+		r.advance(seq, m.ID)
+	}
+}
+
+func (r *reader) advance(seq int64, id string) {
+	r.mu.Lock()
+	r.seq, r.lastID = seq, id
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// wake ends every wait for the reader: the backend is closing.
+func (r *reader) wake() {
+	r.mu.Lock()
+	r.closed = true
+	r.cond.Broadcast()
+	r.mu.Unlock()
+}
+
+// waitFor returns once the reader has handed over the event with sequence
+// number seq of epoch, or with the reader's next error.
+func (r *reader) waitFor(epoch string, seq int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	errs := r.errs
+	for {
+		switch {
+		case r.closed:
+			return presence.ErrClosed
+		case epoch == "" || (r.epoch == epoch && r.seq >= seq):
+			return nil
+		case r.errs != errs:
+			return redisError(r.err)
+		case r.epoch != epoch:
+			r.recheck = true
+		}
+		r.cond.Wait()
+	}
+}
+
+// Flush returns once every event of the calls that returned before it was
+// called (on any instance) is in this instance's subscription buffers, or
+// with an error wrapping ErrUnavailable when Redis cannot be read. It reads
+// each partition's sequence number and waits for the readers to pass it.
+func (b *Backend) Flush() error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(b.bases))
+	for p := range b.bases {
+		cmds[p] = pipe.HMGet(b.ctx, b.keyMeta(p), "epoch", "seq")
+	}
+	if _, err := pipe.Exec(b.ctx); err != nil {
+		return b.failed(err)
+	}
+	for p, c := range cmds {
+		v := c.Val()
+		ep, _ := v[0].(string)
+		s, _ := v[1].(string)
+		seq, _ := strconv.ParseInt(s, 10, 64)
+		if err := b.readers[p].waitFor(ep, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var actions = map[string]presence.Action{
+	"j": presence.Join, "l": presence.Leave, "t": presence.Timeout,
+	"s": presence.StateChange, "i": presence.Interval,
+}
+
+// publish decodes one event (seq, action, channel, uuid, occupancy, time,
+// timetoken, groups, data) and hands it to the hubs.
+func (b *Backend) publish(f []string) {
+	if !b.allHub.Active() && !b.namedHub.Active() {
+		return
+	}
+	occ, _ := strconv.Atoi(f[4])
+	ns, _ := strconv.ParseInt(f[5], 10, 64)
+	tt, _ := strconv.ParseInt(f[6], 10, 64)
+	ev := presence.Event{
+		Action:    actions[f[1]],
+		Channel:   f[2],
+		UUID:      f[3],
+		Occupancy: occ,
+		Time:      time.Unix(0, ns),
+		Timetoken: tt,
+	}
+	data := f[8]
+	switch ev.Action {
+	case presence.Join, presence.StateChange:
+		if data != "" {
+			ev.State = []byte(data)
+		}
+	case presence.Interval:
+		if data == "!" {
+			ev.HereNowRefresh = true
+		} else if data != "" {
+			for d := range strings.SplitSeq(data, ",") {
+				if len(d) > 1 {
+					ev.Deltas = append(ev.Deltas, presence.Delta{Action: actions[d[:1]], UUID: d[1:]})
+				}
+			}
+			if deltaJSONSize(ev.Deltas) > 30000 {
+				ev.Deltas, ev.HereNowRefresh = nil, true
+			}
+		}
+	}
+	b.allHub.Publish(ev, nil)
+	if b.namedHub.Active() {
+		var groups []string
+		if f[7] != "" {
+			groups = strings.Split(f[7], ",")
+		}
+		b.namedHub.Publish(ev, groups)
+	}
+}
+
+// resync sends resync markers for partition p: one for every channel of p
+// named by a live subscription, and one with no channel for every
+// all-subscription and group subscription.
+func (b *Backend) resync(p int) {
+	b.resyncs.Add(1)
+	now := b.clock.Now()
+	marker := func(c string) presence.Event {
+		return presence.Event{Action: presence.Interval, Channel: c, Occupancy: -1, HereNowRefresh: true, Time: now}
+	}
+	var chans, groups []string
+	b.subsMu.Lock()
+	live := b.subs[:0]
+	for _, e := range b.subs {
+		if e.sub.Value() == nil {
+			continue
+		}
+		live = append(live, e)
+		for _, c := range e.channels {
+			if b.partitionOf(c) == p && !contains(chans, c) {
+				chans = append(chans, c)
+			}
+		}
+		for _, g := range e.groups {
+			if !contains(groups, g) {
+				groups = append(groups, g)
+			}
+		}
+	}
+	clear(b.subs[len(live):])
+	b.subs = live
+	b.subsMu.Unlock()
+	b.allHub.Publish(marker(""), nil)
+	if len(groups) > 0 {
+		b.namedHub.Publish(marker(""), groups)
+	}
+	for _, c := range chans {
+		b.namedHub.Publish(marker(c), nil)
+	}
+}
+
