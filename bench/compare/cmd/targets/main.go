@@ -1,0 +1,157 @@
+// Command targets reads the raw `go test -bench` outputs of run.sh and
+// checks the issue's performance targets against them: for each target it
+// prints the medians it compares, their ratio, the limit and PASS or FAIL.
+//
+//	go run ./cmd/targets results/*.txt
+//
+// Medians are taken over the -count repetitions of each benchmark, as
+// benchstat does. A target whose benchmarks are missing is printed as
+// MISSING.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// key names one metric of one benchmark at one GOMAXPROCS.
+type key struct {
+	name  string // without the -N suffix
+	procs int
+	unit  string
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: targets FILE...")
+		os.Exit(2)
+	}
+	vals := map[key][]float64{}
+	for _, f := range os.Args[1:] {
+		if err := parse(f, vals); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	med := func(name string, procs int, unit string) (float64, bool) {
+		v := vals[key{name, procs, unit}]
+		if len(v) == 0 {
+			return 0, false
+		}
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2], true
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2, true
+	}
+	const (
+		eng = "/impl=engine"
+		cp  = "/impl=centrifuge-presence"
+	)
+	var ratioUnits func(what, an string, ap int, aunit, bn string, bp int, bunit string, limit float64, atLeast bool)
+	fmt.Printf("| target | measured (medians) | ratio or value | limit | result |\n|---|---|---|---|---|\n")
+	// ratio: a/b <= limit (or >= limit when atLeast).
+	ratio := func(what, an string, ap int, bn string, bp int, unit string, limit float64, atLeast bool) {
+		ratioUnits(what, an, ap, unit, bn, bp, unit, limit, atLeast)
+	}
+	ratioUnits = func(what, an string, ap int, aunit, bn string, bp int, bunit string, limit float64, atLeast bool) {
+		a, okA := med(an, ap, aunit)
+		b, okB := med(bn, bp, bunit)
+		if !okA || !okB || b == 0 {
+			fmt.Printf("| %s | | | %s %.2f | MISSING |\n", what, cmp(atLeast), limit)
+			return
+		}
+		r := a / b
+		pass := r <= limit
+		if atLeast {
+			pass = r >= limit
+		}
+		fmt.Printf("| %s | %s %s vs %s %s | %.3fx | %s %.2fx | %s |\n",
+			what, num(a), aunit, num(b), bunit, r, cmp(atLeast), limit, verdict(pass))
+	}
+	value := func(what, n string, p int, unit string, limit float64) {
+		a, ok := med(n, p, unit)
+		if !ok {
+			fmt.Printf("| %s | | | <= %s | MISSING |\n", what, num(limit))
+			return
+		}
+		fmt.Printf("| %s | %s %s | %s | <= %s | %s |\n", what, num(a), unit, num(a), num(limit), verdict(a <= limit))
+	}
+
+	ratio("heartbeat of a present member vs centrifuge-presence", "BenchmarkHeartbeat"+eng, 2, "BenchmarkHeartbeat"+cp, 2, "ns/op", 0.45, false)
+	value("heartbeat allocs/op", "BenchmarkHeartbeat"+eng, 2, "allocs/op", 0)
+	ratio("join into 1M vs centrifuge-presence", "BenchmarkJoin"+eng, 2, "BenchmarkJoin"+cp, 2, "ns/op", 0.9, false)
+	ratio("leave+join churn vs centrifuge-presence", "BenchmarkChurn"+eng, 2, "BenchmarkChurn"+cp, 2, "ns/op", 0.8, false)
+	ratio("here_now 10,000 members vs centrifuge-presence", "BenchmarkHereNow/members=hot"+eng, 2, "BenchmarkHereNow/members=hot"+cp, 2, "ns/op", 0.3, false)
+	value("here_now 100 members (ns)", "BenchmarkHereNow/members=100"+eng, 2, "ns/op", 2500)
+	value("occupancy 10,000 members allocs/op", "BenchmarkOccupancy"+eng, 1, "allocs/op", 0)
+	ratio("occupancy, 2 cores vs 1 (ns/op, parallel)", "BenchmarkOccupancy"+eng, 2, "BenchmarkOccupancy"+eng, 1, "ns/op", 1.0, false)
+	value("heap per membership at 1M (B)", "BenchmarkHeap"+eng, 2, "heap-B/membership", 100)
+	ratio("mixed load, 2 cores vs 1 (ops/s)", "BenchmarkMixed"+eng, 2, "BenchmarkMixed"+eng, 1, "ops/s", 1.7, true)
+	ratio("mixed load on 2 cores vs centrifuge-presence (ops/s)", "BenchmarkMixed"+eng, 2, "BenchmarkMixed"+cp, 2, "ops/s", 4, true)
+	value("1M expiring, mock clock + Sweep: CPU per expired (us)", "BenchmarkExpire"+eng, 2, "cpu-us/expired", 1)
+	value("1M expiring, mock clock + Sweep: last timeout after Sweep (ms)", "BenchmarkExpire"+eng, 2, "delay-ms", 1000)
+	value("1M expiring, real clock + sweeper: CPU per expired (us)", "BenchmarkExpire/impl=engine-realclock", 2, "cpu-us/expired", 1)
+	value("1M expiring, real clock + sweeper: last timeout after deadline (ms)", "BenchmarkExpire/impl=engine-realclock", 2, "delay-ms", 1000)
+	ratioUnits("heap after all expired vs empty engine", "BenchmarkExpire"+eng, 2, "heap-left-B", "BenchmarkExpire"+eng, 2, "heap-empty-B", 1.05, false)
+	ratioUnits("heap after all left vs empty engine", "BenchmarkHeap"+eng, 2, "heap-left-B", "BenchmarkHeap"+eng, 2, "heap-empty-B", 1.05, false)
+	ratio("all-subscription cost on heartbeat", "BenchmarkEvents/op=heartbeat/sub=all", 2, "BenchmarkEvents/op=heartbeat/sub=none", 2, "ns/op", 1.3, false)
+	ratio("all-subscription cost on join (default config)", "BenchmarkEvents/op=join/sub=all", 2, "BenchmarkEvents/op=join/sub=none", 2, "ns/op", 1.3, false)
+	ratio("all-subscription cost on join (every join announced)", "BenchmarkEvents/op=join-announced/sub=all", 2, "BenchmarkEvents/op=join-announced/sub=none", 2, "ns/op", 1.3, false)
+}
+
+func parse(file string, vals map[key][]float64) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 4 || !strings.HasPrefix(fields[0], "Benchmark") {
+			continue
+		}
+		name, procs := fields[0], 1
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			if p, err := strconv.Atoi(name[i+1:]); err == nil {
+				name, procs = name[:i], p
+			}
+		}
+		for i := 2; i+1 < len(fields); i += 2 {
+			v, err := strconv.ParseFloat(fields[i], 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q: %v", file, sc.Text(), err)
+			}
+			vals[key{name, procs, fields[i+1]}] = append(vals[key{name, procs, fields[i+1]}], v)
+		}
+	}
+	return sc.Err()
+}
+
+func cmp(atLeast bool) string {
+	if atLeast {
+		return ">="
+	}
+	return "<="
+}
+
+func verdict(pass bool) string {
+	if pass {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// num formats v with three significant digits, or as an integer when large.
+func num(v float64) string {
+	if v >= 1000 || v == float64(int64(v)) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# run.sh runs the side-by-side comparison: every (benchmark, backend) pair
+# in its own `go test` process (one engine per process, so heaps never mix),
+# -count 6 by default, then summarises each benchmark with benchstat
+# (backends as columns, centrifuge-presence as the base) and checks the
+# issue's targets with ./cmd/targets.
+#
+#   ./run.sh                 # everything, about 20 minutes on 2 cores
+#   ONLY=Heartbeat ./run.sh  # one benchmark (a regexp on its name)
+#   IMPLS=engine ./run.sh    # only these backends (space separated)
+#   COUNT=3 OUT=/tmp/r ./run.sh
+#
+# Raw outputs go to $OUT/<Benchmark>.txt (appended per backend), benchstat
+# tables to $OUT/<Benchmark>.benchstat and the target check to
+# $OUT/targets.txt.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+COUNT=${COUNT:-6}
+OUT=${OUT:-results}
+ONLY=${ONLY:-.}
+IMPLS=${IMPLS:-centrifuge-presence engine centrifuge-map floor}
+BENCHSTAT=${BENCHSTAT:-go run golang.org/x/perf/cmd/benchstat@latest}
+
+mkdir -p "$OUT"
+
+# bench NAME SUBBENCH IMPL BENCHTIME CPU: one go test process.
+bench() {
+	local name=$1 sub=$2 impl=$3 benchtime=$4 cpu=$5
+	[[ $name =~ $ONLY ]] || return 0
+	case " $IMPLS " in *" $impl "*) ;; *) return 0 ;; esac
+	local pattern="^Benchmark$name\$/${sub}impl=$impl\$"
+	echo "== go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime $benchtime -cpu $cpu" >&2
+	go test -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "$benchtime" -cpu "$cpu" -timeout 60m >>"$OUT/$name.txt"
+}
+
+for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
+	[[ $b =~ $ONLY ]] && rm -f "$OUT/$b.txt"
+done
+
+for impl in centrifuge-presence engine centrifuge-map floor; do
+	bench Join "" "$impl" 200000x 2
+	bench Heartbeat "" "$impl" 1000000x 2
+	bench Churn "" "$impl" 200000x 2
+	bench HereNow "^members=100\$/" "$impl" 200000x 2
+	bench HereNow "^members=hot\$/" "$impl" 1000x 2
+	if [[ $impl == centrifuge-presence ]]; then
+		bench Occupancy "" "$impl" 300x 1,2 # O(n): milliseconds a call
+	else
+		bench Occupancy "" "$impl" 2000000x 1,2
+	fi
+	bench Mixed "" "$impl" 500000x 1,2
+	bench Heap "" "$impl" 1x 2
+done
+case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock" ;; esac
+for impl in engine engine-realclock centrifuge-map; do
+	bench Expire "" "$impl" 1x 2
+done
+for op in heartbeat join join-announced; do
+	for sub in none all; do
+		[[ Events =~ $ONLY ]] || continue
+		benchtime=200000x
+		[[ $op == heartbeat ]] && benchtime=1000000x
+		echo "== go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime" >&2
+		go test -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
+	done
+done
+
+for f in "$OUT"/*.txt; do
+	b=$(basename "$f" .txt)
+	[[ $b == targets ]] && continue
+	[[ $b =~ $ONLY ]] || continue
+	if [[ $b == Events ]]; then
+		$BENCHSTAT -col /sub "$f" >"$OUT/$b.benchstat"
+	elif [[ $b == Occupancy || $b == Mixed ]]; then
+		$BENCHSTAT -col /impl -row .name,/gomaxprocs "$f" >"$OUT/$b.benchstat"
+	else
+		$BENCHSTAT -col /impl "$f" >"$OUT/$b.benchstat"
+	fi
+done
+go run ./cmd/targets "$OUT"/*.txt | tee "$OUT/targets.txt"
