@@ -310,6 +310,11 @@ type call struct {
 // results in order. A failure to reach Redis marks the backend down; the
 // first success after that sets the outage grace.
 func (b *Backend) run(calls []call) ([]any, error) {
+	if b.down.Load() {
+		if err := b.recover(); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]any, len(calls))
 	if len(calls) == 1 {
 		c := calls[0]
@@ -318,7 +323,6 @@ func (b *Backend) run(calls []call) ([]any, error) {
 			return nil, b.failed(err)
 		}
 		out[0] = v
-		b.succeeded()
 		return out, nil
 	}
 	pipe := b.client.Pipeline()
@@ -338,7 +342,6 @@ func (b *Backend) run(calls []call) ([]any, error) {
 		}
 		out[i] = v
 	}
-	b.succeeded()
 	return out, nil
 }
 
@@ -354,24 +357,27 @@ func (b *Backend) failed(err error) error {
 	return redisError(err)
 }
 
-// succeeded ends an outage seen by this instance: every partition holds
-// timeouts for OutageGrace from now.
-func (b *Backend) succeeded() {
-	if !b.down.Load() || !b.down.CompareAndSwap(true, false) {
-		return
+// recover ends an outage seen by this instance before its first call
+// after it: every partition holds timeouts for OutageGrace from now, so the
+// members whose heartbeats failed during the outage are not timed out en
+// masse by the next sweep (of any instance). It returns the error of a
+// partition Redis still cannot serve.
+func (b *Backend) recover() error {
+	if !b.down.Load() {
+		return nil
 	}
-	if b.cfg.OutageGrace < 0 {
-		return
-	}
-	now := b.clock.Now()
-	until := ceilDiv(now.Add(b.cfg.OutageGrace).UnixNano(), 1000)
-	for p := range b.bases {
-		args := append(b.common(now), until)
-		if err := scriptHold.Run(b.ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
-			b.down.Store(true)
-			return
+	if b.cfg.OutageGrace > 0 {
+		now := b.clock.Now()
+		until := ceilDiv(now.Add(b.cfg.OutageGrace).UnixNano(), 1000)
+		for p := range b.bases {
+			args := append(b.common(now), until)
+			if err := scriptHold.Run(b.ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
+				return b.failed(err)
+			}
 		}
 	}
+	b.down.Store(false)
+	return nil
 }
 
 // targets are the channels of one call after group expansion, in the order

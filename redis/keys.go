@@ -83,11 +83,11 @@ func makeBases(prefix string, n int) []string {
 }
 
 func (b *Backend) keyMembers(p int, channel string) string { return b.bases[p] + ":m:" + channel }
-func (b *Backend) keyWhere(p int, uuid string) string     { return b.bases[p] + ":u:" + uuid }
-func (b *Backend) keyGroup(p int, group string) string    { return b.bases[p] + ":g:" + group }
-func (b *Backend) keyChanGroups(p int, c string) string   { return b.bases[p] + ":cg:" + c }
-func (b *Backend) keyMeta(p int) string                   { return b.bases[p] + ":meta" }
-func (b *Backend) keyStream(p int) string                 { return b.bases[p] + ":ev" }
+func (b *Backend) keyWhere(p int, uuid string) string      { return b.bases[p] + ":u:" + uuid }
+func (b *Backend) keyGroup(p int, group string) string     { return b.bases[p] + ":g:" + group }
+func (b *Backend) keyChanGroups(p int, c string) string    { return b.bases[p] + ":cg:" + c }
+func (b *Backend) keyMeta(p int) string                    { return b.bases[p] + ":meta" }
+func (b *Backend) keyStream(p int) string                  { return b.bases[p] + ":ev" }
 
 // loadScripts loads the scripts missing from Redis's script cache (on every
 // master of a cluster), so pipelines can use EVALSHA.

@@ -142,7 +142,7 @@ func (r *reader) run() {
 				continue
 			}
 			needCheck = false
-			b.succeeded()
+			_ = b.recover()
 		}
 		r.mu.Lock()
 		id, again := r.lastID, r.recheck
@@ -170,7 +170,6 @@ func (r *reader) run() {
 			continue
 		}
 		backoff = 0
-		b.succeeded()
 		for _, st := range res {
 			r.deliver(st.Messages)
 		}
@@ -377,4 +376,3 @@ func (b *Backend) resync(p int) {
 		b.namedHub.Publish(marker(c), nil)
 	}
 }
-
