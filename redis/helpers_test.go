@@ -155,10 +155,6 @@ var shared struct {
 	err    error
 }
 
-type sharedTB struct{ testing.TB }
-
-func (sharedTB) Cleanup(func()) {}
-
 func sharedRedis(t testing.TB) string {
 	t.Helper()
 	needRedis(t)
@@ -191,7 +187,14 @@ func (o *onceTB) Helper()                   {}
 func (o *onceTB) Fatal(args ...any)         { o.failed = fmt.Sprint(args...); panic(o.failed) }
 func (o *onceTB) Fatalf(f string, a ...any) { o.failed = fmt.Sprintf(f, a...); panic(o.failed) }
 
+// quiet drops go-redis's log lines (a dial refused while a test has cut a
+// link or killed a node is expected).
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quiet{})
 	code := m.Run()
 	if shared.server != nil {
 		shared.server.stop()
@@ -237,5 +240,3 @@ func buffered(s *presence.Subscription) []presence.Event {
 	}
 }
 
-var _ = context.Background
-var _ sharedTB
