@@ -11,6 +11,7 @@ package presenceredis
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -103,7 +104,9 @@ type Backend struct {
 	subs   []subEntry // for resync markers; entries whose subscription was collected are pruned
 	pruneN int
 
-	down     atomic.Bool // a call failed for want of Redis; the next success sets the grace hold
+	instance string        // random id of this Backend, for operation ids
+	ops      atomic.Uint64 // operation ids issued
+	down     atomic.Bool   // a call failed for want of Redis; the next call first sets the grace hold
 	resyncs  atomic.Uint64
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -144,6 +147,7 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 		allHub:   presence.NewHub(cfg.SubscriptionBuffer),
 		namedHub: presence.NewHub(cfg.SubscriptionBuffer),
 		deltasOn: "0",
+		instance: rand.Text()[:12],
 	}
 	if cfg.Deltas {
 		b.deltasOn = "1"
@@ -470,49 +474,57 @@ func (b *Backend) Heartbeat(req presence.HeartbeatRequest) error {
 	return b.Heartbeats(req)
 }
 
-// Heartbeats applies several heartbeats in one pipeline: one round trip for
-// all of them (per Redis node). Every request is validated first; if one is
-// bad, none is applied. It is how a gateway that aggregates many clients
-// should refresh them.
+// Heartbeats applies several heartbeats, in order, with one script per
+// partition touched (one round trip per Redis node): the cheapest way for a
+// gateway that aggregates many clients to refresh them. Every request is
+// validated first; if one is bad, none is applied. With one partition the
+// whole batch is one atomic step. Keep batches to a few hundred heartbeats:
+// Redis runs nothing else while a script runs.
 func (b *Backend) Heartbeats(reqs ...presence.HeartbeatRequest) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
 	now := b.clock.Now()
-	var calls []call
+	args := make([][]any, len(b.bases)) // per partition: every request's part
+	var order []int                     // partitions in order of first use
 	for _, req := range reqs {
-		cs, err := b.heartbeatCalls(req, now)
-		if err != nil {
+		if err := b.heartbeatArgs(req, now, args, &order); err != nil {
 			return err
 		}
-		calls = append(calls, cs...)
 	}
-	if len(calls) == 0 {
+	if len(order) == 0 {
 		return nil
+	}
+	calls := make([]call, len(order))
+	for i, p := range order {
+		calls[i] = call{scriptHeartbeat, p, append(b.common(now), args[p]...)}
 	}
 	_, err := b.run(calls)
 	return err
 }
 
-func (b *Backend) heartbeatCalls(req presence.HeartbeatRequest, now time.Time) ([]call, error) {
+// heartbeatArgs validates req and appends its script arguments to args, by
+// partition: uuid, deadline, the number of channels, then channel, state
+// flag, state for each.
+func (b *Backend) heartbeatArgs(req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
 	if err := b.checkUUID(req.UUID); err != nil {
-		return nil, err
+		return err
 	}
 	if req.Timeout < 0 {
-		return nil, newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
+		return newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
 	}
 	t, err := b.resolve(req.Channels, req.Groups)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var states []stateArg
 	if len(req.State) > 0 {
 		if states, err = b.heartbeatStates(req.State, req.Channels, req.Groups, t); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if len(t.channels) == 0 {
-		return nil, nil
+		return nil
 	}
 	timeout := req.Timeout
 	if timeout == 0 {
@@ -521,19 +533,20 @@ func (b *Backend) heartbeatCalls(req presence.HeartbeatRequest, now time.Time) (
 	timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
 	deadline := ceilDiv(now.UnixNano()+int64(timeout), 1000)
 	parts, idx := b.byPartition(t.channels)
-	calls := make([]call, len(parts))
 	for j, p := range parts {
-		args := append(b.common(now), req.UUID, deadline)
+		if args[p] == nil {
+			*order = append(*order, p)
+		}
+		args[p] = append(args[p], req.UUID, deadline, len(idx[j]))
 		for _, i := range idx[j] {
 			has, val := "0", ""
 			if states != nil && states[i].set {
 				has, val = "1", states[i].val
 			}
-			args = append(args, t.channels[i], has, val)
+			args[p] = append(args[p], t.channels[i], has, val)
 		}
-		calls[j] = call{scriptHeartbeat, p, args}
 	}
-	return calls, nil
+	return nil
 }
 
 // channelCalls builds one call of s per partition of chans, each with the
@@ -593,7 +606,8 @@ func (b *Backend) SetState(uuid string, channels, groups []string, state any) (j
 	if len(t.channels) > 0 {
 		now := b.clock.Now()
 		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
-		if _, err := b.run(b.channelCalls(scriptSetState, now, t.channels, uuid, st, exp)); err != nil {
+		op := b.instance + ":" + strconv.FormatUint(b.ops.Add(1), 36)
+		if _, err := b.run(b.channelCalls(scriptSetState, now, t.channels, op, uuid, st, exp)); err != nil {
 			return nil, err
 		}
 	}

@@ -239,4 +239,3 @@ func buffered(s *presence.Subscription) []presence.Event {
 		}
 	}
 }
-

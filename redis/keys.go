@@ -19,6 +19,7 @@
 //	base:cg:<channel>  set  groups containing the channel (read by events)
 //	base:g:<group>   zset   a group's channels by order added (group's partition)
 //	base:groups      set    the groups whose name hashes to the partition
+//	base:op:<id>     string a SetState already applied (expires after 2 min)
 //
 // A channel's partition is crc32(channel) mod Partitions; a group's, the
 // same of its name.

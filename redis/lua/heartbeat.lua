@@ -1,32 +1,37 @@
--- heartbeat.lua: ARGV[A] uuid, ARGV[A+1] deadline (µs), then for each
--- channel of this partition: channel, "1" if the heartbeat sets a state
--- there, the canonical state ("" = none).
-local u, deadline = ARGV[A], tonumber(ARGV[A + 1])
-for i = A + 2, #ARGV, 3 do
-  local c, has, st = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
+-- heartbeat.lua: one or more heartbeats, each as ARGV: uuid, deadline (µs),
+-- the number n of its channels in this partition, then n times: channel,
+-- "1" if the heartbeat sets a state there, the canonical state ("" =
+-- none). Heartbeats are applied in order, all in this one atomic step.
+local function beat(u, deadline, c, has, st)
   local mk = c .. '\n' .. u
   local dl = tonumber(redis.call('ZSCORE', K_DL, mk))
-  local fresh = true
   if dl then
     if alive(dl) then
-      fresh = false
       redis.call('ZADD', K_DL, deadline, mk)
       if has and (redis.call('HGET', kS(c), u) or '') ~= st then
         if st == '' then redis.call('HDEL', kS(c), u) else redis.call('HSET', kS(c), u, st) end
         emit('s', c, u, redis.call('ZCARD', kM(c)), st == '' and '{}' or st)
       end
-    else
-      remove(c, u, 't') -- due but not yet swept: it timed out first
+      return
     end
+    remove(c, u, 't') -- due but not yet swept: it timed out first
   end
-  if fresh then
-    local state = st
-    local p = redis.call('HGET', K_PEND, mk)
-    if p then
-      if not has and tonumber(redis.call('ZSCORE', K_PDL, mk) or '0') > now then state = p end
-      dropPending(mk)
-    end
-    join(c, u, deadline, state)
+  local state = st
+  local p = redis.call('HGET', K_PEND, mk)
+  if p then
+    if not has and tonumber(redis.call('ZSCORE', K_PDL, mk) or '0') > now then state = p end
+    dropPending(mk)
+  end
+  join(c, u, deadline, state)
+end
+
+local i = A
+while i <= #ARGV do
+  local u, deadline, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  i = i + 3
+  for _ = 1, n do
+    beat(u, deadline, ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2])
+    i = i + 3
   end
 end
 finish()

@@ -1,7 +1,11 @@
--- setstate.lua: ARGV[A] uuid, ARGV[A+1] canonical state ("" clears),
--- ARGV[A+2] pending expiry (µs), then the channels of this partition.
-local u, st, pexp = ARGV[A], ARGV[A + 1], tonumber(ARGV[A + 2])
-for i = A + 3, #ARGV do
+-- setstate.lua: ARGV[A] operation id, ARGV[A+1] uuid, ARGV[A+2] canonical
+-- state ("" clears), ARGV[A+3] pending expiry (µs), then the channels of
+-- this partition. SetState always announces, so it is the one transition
+-- that is not idempotent: the operation id makes a client's retry of a call
+-- that was applied (its reply lost) a no-op.
+if not redis.call('SET', base .. ':op:' .. ARGV[A], '1', 'NX', 'PX', 120000) then return 0 end
+local u, st, pexp = ARGV[A + 1], ARGV[A + 2], tonumber(ARGV[A + 3])
+for i = A + 4, #ARGV do
   local c = ARGV[i]
   local mk = c .. '\n' .. u
   local dl = tonumber(redis.call('ZSCORE', K_DL, mk))

@@ -1,0 +1,104 @@
+package presenceredis
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/presencekit/presence"
+	"github.com/redis/go-redis/v9"
+)
+
+func TestConfigValidation(t *testing.T) {
+	c := newClient(t, sharedRedis(t))
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Prefix: "a{b}"}, "Prefix"},
+		{Config{Partitions: -1}, "Partitions"},
+		{Config{StreamMaxLen: -5}, "StreamMaxLen"},
+		{Config{Config: presence.Config{MinTimeout: time.Millisecond}}, "MinTimeout"}, // the core's own check
+		{Config{ReadBlock: time.Microsecond}, "ReadBlock"},
+	} {
+		_, err := New(c, tc.cfg)
+		if !errors.Is(err, presence.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want ErrInvalidConfig naming %s", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := New(nil, Config{}); !errors.Is(err, presence.ErrInvalidConfig) {
+		t.Errorf("New(nil client) = %v, want ErrInvalidConfig", err)
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	needRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), MaxRetries: -1})
+	defer c.Close()
+	if _, err := New(c, Config{}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("New on a closed port: %v, want ErrUnavailable", err)
+	}
+}
+
+// TestFellBehind: an instance that is away while the stream is trimmed
+// past what it had read gets a resync marker, then the events that remain.
+func TestFellBehind(t *testing.T) {
+	clk := mockClock()
+	addr := sharedRedis(t)
+	px := newProxy(t, addr)
+	cfg := Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), StreamMaxLen: 10, OutageGrace: -1}
+	a := newBackend(t, newClient(t, addr), cfg)
+	cClient := redis.NewClient(&redis.Options{Addr: px.addr(), MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { cClient.Close() })
+	c := newBackend(t, cClient, cfg)
+	sub := subAll(t, c, 2000)
+	px.setCut(true)
+	var reqs []presence.HeartbeatRequest
+	for i := range 1000 {
+		reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("u%d", i), Channels: []string{"c"}, Timeout: time.Minute})
+	}
+	if err := a.Heartbeats(reqs...); err != nil {
+		t.Fatal(err)
+	}
+	px.setCut(false)
+	flushRetry(t, c)
+	evs := buffered(sub)
+	if len(evs) == 0 || !IsResync(evs[0]) {
+		t.Fatalf("first event %v, want a resync marker", render(evs[:min(1, len(evs))]))
+	}
+	if n := len(evs) - 1; n == 0 || n >= 1000 || evs[len(evs)-1].UUID != "u999" {
+		t.Fatalf("after the marker: %d events ending with %v, want the stream's remaining tail", n, render(evs[len(evs)-1:]))
+	}
+	if c.Resyncs() != 1 {
+		t.Fatalf("Resyncs() = %d, want 1", c.Resyncs())
+	}
+}
+
+// TestResyncMarkers: markers reach channel, group and all subscriptions, and
+// IsResync tells them from events.
+func TestResyncMarkers(t *testing.T) {
+	clk := mockClock()
+	b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
+	all := subAll(t, b, 10)
+	ch, _ := b.Subscribe(presence.SubscribeOptions{Channels: []string{"x", "y"}})
+	gr, _ := b.Subscribe(presence.SubscribeOptions{Groups: []string{"g"}})
+	b.resync(0)
+	var got []string
+	for _, s := range []*presence.Subscription{all, ch, gr} {
+		for _, ev := range buffered(s) {
+			if !IsResync(ev) {
+				t.Fatalf("%+v is not a resync marker", ev)
+			}
+			got = append(got, ev.Channel+"/"+ev.Group)
+		}
+	}
+	if want := []string{"/", "x/", "y/", "/g"}; !slices.Equal(got, want) {
+		t.Fatalf("markers %q, want %q", got, want)
+	}
+	if IsResync(presence.Event{Action: presence.Interval, Channel: "x", HereNowRefresh: true, Occupancy: 40, Timetoken: 17e15}) {
+		t.Fatal("a here_now_refresh interval event taken for a resync marker")
+	}
+}
