@@ -266,19 +266,33 @@ func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// Close stops the sweeper and the stream readers and waits for them, ends
-// every subscription with presence.ErrClosed, and makes every later call
-// return presence.ErrClosed. It does not close the Redis client and changes
-// nothing in Redis: the members of this instance stay until they leave or
-// time out. It is idempotent and returns nil.
+// Close delivers the events of the calls that returned before it (waiting
+// at most 2 s of real time for Redis), stops the sweeper and the stream
+// readers and waits for them, ends every subscription with
+// presence.ErrClosed, and makes every later call return presence.ErrClosed.
+// It does not close the Redis client and changes nothing in Redis: the
+// members of this instance stay until they leave or time out. It is
+// idempotent and returns nil.
 func (b *Backend) Close() error {
 	b.closeMu.Do(func() {
+		flushed := make(chan struct{})
+		go func() {
+			defer close(flushed)
+			_ = b.flush()
+		}()
+		limit := time.NewTimer(2 * time.Second)
+		select {
+		case <-flushed:
+		case <-limit.C:
+		}
+		limit.Stop()
 		b.closed.Store(true)
 		b.cancel()
 		for _, r := range b.readers {
 			r.wake()
 		}
 		b.wg.Wait()
+		<-flushed // released by wake at the latest
 		b.allHub.Close()
 		b.namedHub.Close()
 	})

@@ -265,6 +265,10 @@ func (b *Backend) Flush() error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
+	return b.flush()
+}
+
+func (b *Backend) flush() error {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(b.bases))
 	for p := range b.bases {
