@@ -13,7 +13,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,7 +298,8 @@ func (b *Backend) Close() error {
 	return nil
 }
 
-// now is the clock's time with the script arguments every script takes.
+// common returns the arguments every script takes first, for the clock's
+// time now.
 func (b *Backend) common(now time.Time) []any {
 	ns := now.UnixNano()
 	hi := floorDiv(ns, 1e9)
@@ -959,7 +959,3 @@ func (b *Backend) Stats() (presence.Stats, error) {
 // events (a restart without persistence, a failover that lost writes, or a
 // reader further behind than StreamMaxLen) and sent resync markers.
 func (b *Backend) Resyncs() uint64 { return b.resyncs.Load() }
-
-func (b *Backend) String() string {
-	return fmt.Sprintf("presenceredis.Backend(%s, %d partitions)", b.cfg.Prefix, len(b.bases))
-}

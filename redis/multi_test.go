@@ -504,9 +504,13 @@ func TestSameOrderEverywhere(t *testing.T) {
 			parallel(t, 3, func(i int) error { return bs[i].Sweep() })
 			flush(t, bs...)
 			perChannel := make([]map[string][]string, len(bs))
+			actions := map[presence.Action]int{}
 			for i, s := range subs {
 				perChannel[i] = map[string][]string{}
 				for _, ev := range buffered(s) {
+					if i == 0 {
+						actions[ev.Action]++
+					}
 					perChannel[i][ev.Channel] = append(perChannel[i][ev.Channel],
 						fmt.Sprintf("%s %s %d %s %v %d", ev.Action, ev.UUID, ev.Occupancy, ev.State, ev.Deltas, ev.Timetoken))
 				}
@@ -520,8 +524,10 @@ func TestSameOrderEverywhere(t *testing.T) {
 					}
 				}
 			}
-			if total == 0 {
-				t.Fatal("no events")
+			for _, a := range []presence.Action{presence.Join, presence.Leave, presence.Timeout, presence.StateChange, presence.Interval} {
+				if actions[a] == 0 {
+					t.Fatalf("no %s event among %d: the test did not exercise it", a, total)
+				}
 			}
 		})
 	}
