@@ -90,7 +90,7 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 }
 
 // stateChange reports uuid's new state st ("" = cleared) on ch.
-func (e *Engine) stateChange(cs *chanShard, ch *channel, uuid, st string, now nowTick) {
+func (e *Engine) stateChange(ch *channel, uuid, st string, now nowTick) {
 	ev := Event{Action: StateChange, Channel: ch.name, UUID: uuid, Occupancy: len(ch.members)}
 	if e.hub.Active() {
 		if st == "" {

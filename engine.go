@@ -192,7 +192,11 @@ type Engine struct {
 	hub    *Hub
 	cache  *lru.Cache[string, cachedHereNow] // nil when HereNowCacheTTL is 0
 
-	res       int64 // expiry bucket width in ns
+	// occupied maps each channel with members to its *channel, written under
+	// the channel's shard lock and read without any lock by Occupancy.
+	occupied sync.Map
+
+	baseSlot  int64 // expiry slots are counted from the creation second
 	lastTT    atomic.Int64
 	events    atomic.Uint64
 	closed    atomic.Bool
@@ -219,12 +223,9 @@ func New(cfg Config) (*Engine, error) {
 		hub:    NewHub(cfg.SubscriptionBuffer),
 		done:   make(chan struct{}),
 	}
-	e.res = int64(time.Second)
-	if cfg.SweepInterval > 0 && int64(cfg.SweepInterval) < e.res {
-		e.res = int64(cfg.SweepInterval)
-	}
+	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
 	for i := range e.uuids {
-		e.uuids[i].init(uint32(i))
+		e.uuids[i].init()
 	}
 	for i := range e.shards {
 		e.shards[i].init(e)

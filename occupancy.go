@@ -1,10 +1,12 @@
 // occupancy.go holds the lock shards and the two indexes: channel → members
-// (a dense member slice plus a uid → position map, so occupancy is a length
-// and a page of occupants is a slice) and uuid → channels (for where_now).
-// uuids are interned as uint32 uids so a membership costs a few words.
+// (a dense member slice and a memberIndex from uuid to position, so
+// occupancy is a length and a page of occupants is a slice) and uuid →
+// channels (for where_now).
 //
-// Lock order: a uuid shard, then channel shards one at a time. Every change
-// to a (channel, uuid) pair holds both, so the two indexes never disagree.
+// Lock order: a uuid shard, then channel shards one at a time. A join or a
+// removal holds both, so the two indexes never disagree. A refresh or a
+// state change of a present member only touches its channel, and holds the
+// channel shard alone.
 
 package presence
 
@@ -22,8 +24,7 @@ import (
 type member struct {
 	uuid     string
 	deadline int64 // ns since the Unix epoch: present while now < deadline
-	slot     int64 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
-	uid      uint32
+	slot     int32 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
 	bpos     int32 // position in that bucket
 }
 
@@ -33,10 +34,10 @@ type channel struct {
 	idx     int32 // position in its shard's chans, as bucket entries name it
 	dead    bool  // freed: pointers held by a sweep must not be used
 	members []member
-	index   map[uint32]int32  // uid → position in members
-	states  map[uint32]string // uid → canonical state, only members with state
+	index   memberIndex
+	states  map[string]string // uuid → canonical state, only members with state
 	iv      *intervalState    // non-nil in interval mode
-	peak    int               // largest len(index) since it was last rebuilt
+	count   atomic.Int32      // len(members), readable without the shard lock
 }
 
 // chanShard owns the channels whose name hashes to it, their expiry
@@ -50,7 +51,7 @@ type chanShard struct {
 	members int
 	peak    int // largest len(byName) since it was last rebuilt
 
-	buckets map[int64]*bucket // timeout.go
+	buckets map[int32]*bucket // timeout.go
 	bheap   bucketHeap
 	ticks   tickHeap
 	pending map[pendingKey]*pendingState
@@ -63,106 +64,59 @@ type chanShard struct {
 func (cs *chanShard) init(e *Engine) {
 	cs.e = e
 	cs.byName = make(map[string]*channel)
-	cs.buckets = make(map[int64]*bucket)
+	cs.buckets = make(map[int32]*bucket)
 	cs.pending = make(map[pendingKey]*pendingState)
 	cs.nextDue.Store(math.MaxInt64)
 }
 
-// uuidEntry is an interned uuid with the channels it is present on.
-type uuidEntry struct {
-	name  string
-	chans []*channel
-}
-
-// uuidShard owns the uuids whose name hashes to it. A uid is the shard's
-// index in its top bits and the entry's position below.
+// uuidShard owns the uuids whose name hashes to it: each present uuid with
+// the channels it is on.
 type uuidShard struct {
-	mu      sync.Mutex
-	id      uint32
-	byName  map[string]uint32
-	entries []uuidEntry
-	free    []uint32
-	peak    int
-	_       [40]byte
+	mu     sync.Mutex
+	byName map[string][]*channel
+	peak   int
+	_      [48]byte
 }
 
-func (us *uuidShard) init(id uint32) {
-	us.id = id
-	us.byName = make(map[string]uint32)
-}
+func (us *uuidShard) init() { us.byName = make(map[string][]*channel) }
+
+func (e *Engine) hash(s string) uint64 { return maphash.String(e.seed, s) }
+
+// tag is the memberIndex tag of a uuid.
+func (e *Engine) tag(uuid string) uint32 { return uint32(e.hash(uuid) >> 32) }
 
 func (e *Engine) chanShard(name string) *chanShard {
-	return &e.shards[maphash.String(e.seed, name)&e.mask]
+	return &e.shards[e.hash(name)&e.mask]
 }
 
-func (e *Engine) uuidShard(name string) *uuidShard {
-	return &e.uuids[maphash.String(e.seed, name)&e.mask]
-}
+func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-func (e *Engine) localBits() uint { return uint(32 - bitsLen(e.mask)) }
-
-func (e *Engine) uuidShardOf(uid uint32) *uuidShard {
-	return &e.uuids[uint64(uid)>>e.localBits()]
-}
-
-func bitsLen(m uint64) int {
-	n := 0
-	for ; m != 0; m >>= 1 {
-		n++
-	}
-	return n
-}
-
-// lookup returns the uid and entry of name, or ok false. Caller holds mu.
-func (us *uuidShard) lookup(e *Engine, name string) (uint32, *uuidEntry, bool) {
-	uid, ok := us.byName[name]
-	if !ok {
-		return 0, nil, false
-	}
-	return uid, &us.entries[uid&(1<<e.localBits()-1)], true
-}
-
-// intern returns the uid and entry of name, creating them. The entry
-// pointer is valid until mu is released. Caller holds mu.
-func (us *uuidShard) intern(e *Engine, name string) (uint32, *uuidEntry) {
-	if uid, ent, ok := us.lookup(e, name); ok {
-		return uid, ent
-	}
-	var local uint32
-	if n := len(us.free); n > 0 {
-		local = us.free[n-1]
-		us.free = us.free[:n-1]
-	} else {
-		local = uint32(len(us.entries))
-		us.entries = append(us.entries, uuidEntry{})
-	}
-	uid := us.id<<e.localBits() | local
-	us.entries[local] = uuidEntry{name: name}
-	us.byName[name] = uid
+// addChannel records that uuid is now on ch. Caller holds us.mu.
+func (us *uuidShard) addChannel(uuid string, ch *channel) {
+	us.byName[uuid] = append(us.byName[uuid], ch)
 	us.peak = max(us.peak, len(us.byName))
-	return uid, &us.entries[local]
 }
 
-// release frees uid if its entry has no channel left. Caller holds mu.
-func (us *uuidShard) release(e *Engine, uid uint32) {
-	local := uid & (1<<e.localBits() - 1)
-	ent := &us.entries[local]
-	if len(ent.chans) > 0 {
+// dropChannel records that uuid left ch. Caller holds us.mu.
+func (us *uuidShard) dropChannel(uuid string, ch *channel) {
+	l := us.byName[uuid]
+	i := slices.Index(l, ch)
+	if i < 0 {
 		return
 	}
-	delete(us.byName, ent.name)
-	*ent = uuidEntry{}
+	l[i] = l[len(l)-1]
+	l[len(l)-1] = nil
+	if l = l[:len(l)-1]; len(l) > 0 {
+		us.byName[uuid] = l
+		return
+	}
+	delete(us.byName, uuid)
 	switch {
 	case len(us.byName) == 0:
-		// everything left: give all memory back
-		us.entries, us.free, us.peak = nil, nil, 0
-		us.byName = make(map[string]uint32)
-	default:
-		us.free = append(us.free, local)
-		if us.peak > 64 && len(us.byName) < us.peak/4 {
-			us.byName = maps2(us.byName)
-			us.peak = len(us.byName)
-		}
+		us.byName, us.peak = make(map[string][]*channel), 0
+	case us.peak > 64 && len(us.byName) < us.peak/4:
+		us.byName = maps2(us.byName) // Go maps never shrink
+		us.peak = len(us.byName)
 	}
 }
 
@@ -186,16 +140,25 @@ func (e *Engine) now() nowTick {
 	return nowTick{t: t, ns: t.UnixNano()}
 }
 
-// heartbeat applies a validated heartbeat.
+// find returns the position of uuid in ch, or -1.
+func (ch *channel) find(tag uint32, uuid string) int {
+	_, pos := ch.index.find(tag, uuid, ch.members)
+	return pos
+}
+
+// heartbeat applies a validated heartbeat. Members that are present are
+// refreshed under their channel's lock alone; only joins (and timeouts found
+// on the way) take the uuid shard too.
 func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeout int64) {
 	if len(chans) == 0 {
 		return
 	}
 	now := e.now()
 	deadline := now.ns + timeout
-	us := e.uuidShard(uuid)
-	us.mu.Lock()
-	uid, ent := us.intern(e, uuid)
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	var joinBuf [8]int
+	joins := joinBuf[:0]
 	for i, c := range chans {
 		var st stateArg
 		if states != nil {
@@ -203,35 +166,64 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		}
 		cs := e.chanShard(c)
 		cs.mu.Lock()
-		cs.beat(c, uid, ent, now, deadline, st)
+		if !cs.refresh(c, uuid, tag, now, deadline, st) {
+			joins = append(joins, i)
+		}
 		cs.mu.Unlock()
 	}
-	us.release(e, uid)
+	if len(joins) == 0 {
+		return
+	}
+	us := e.uuidShardOf(h)
+	us.mu.Lock()
+	for _, i := range joins {
+		var st stateArg
+		if states != nil {
+			st = states[i]
+		}
+		cs := e.chanShard(chans[i])
+		cs.mu.Lock()
+		if !cs.refresh(chans[i], uuid, tag, now, deadline, st) {
+			cs.join(us, chans[i], uuid, tag, now, deadline, st)
+		}
+		cs.mu.Unlock()
+	}
 	us.mu.Unlock()
 }
 
-// beat refreshes or joins one membership. Caller holds the uuid shard and cs.
-func (cs *chanShard) beat(c string, uid uint32, ent *uuidEntry, now nowTick, deadline int64, st stateArg) {
+// refresh moves the deadline of a present member of c and applies st,
+// reporting false when uuid is absent or due (a join is needed). Caller
+// holds cs.mu.
+func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) bool {
+	ch := cs.byName[c]
+	if ch == nil {
+		return false
+	}
+	pos := ch.find(tag, uuid)
+	if pos < 0 || ch.members[pos].deadline <= now.ns {
+		return false
+	}
+	cs.moveDeadline(ch, pos, deadline)
+	if st.set && ch.states[uuid] != st.val {
+		ch.setState(uuid, st.val)
+		cs.e.stateChange(ch, uuid, st.val, now)
+	}
+	return true
+}
+
+// join makes uuid a member of c, timing out first a due membership still
+// there. Caller holds us.mu and cs.mu, and refresh reported false.
+func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) {
 	e := cs.e
 	ch := cs.byName[c]
 	if ch != nil {
-		if pos, ok := ch.index[uid]; ok {
-			m := &ch.members[pos]
-			if m.deadline > now.ns {
-				cs.refresh(ch, m, deadline)
-				if st.set && ch.states[uid] != st.val {
-					ch.setState(uid, st.val)
-					e.stateChange(cs, ch, ent.name, st.val, now)
-				}
-				return
-			}
-			// due but not yet swept: it timed out before this heartbeat
-			ch = cs.remove(ch, pos, ent, Timeout, now)
+		if pos := ch.find(tag, uuid); pos >= 0 { // due but not yet swept
+			ch = cs.remove(us, ch, pos, Timeout, now)
 		}
 	}
 	state := st.val
 	if len(cs.pending) > 0 {
-		if p, ok := cs.pending[pendingKey{c, ent.name}]; ok {
+		if p, ok := cs.pending[pendingKey{c, uuid}]; ok {
 			if !st.set && p.expires > now.ns {
 				state = p.val
 			}
@@ -241,32 +233,46 @@ func (cs *chanShard) beat(c string, uid uint32, ent *uuidEntry, now nowTick, dea
 	if ch == nil {
 		ch = cs.newChannel(c)
 	}
-	pos := int32(len(ch.members))
-	ch.members = append(ch.members, member{uuid: ent.name, deadline: deadline, uid: uid})
-	ch.index[uid] = pos
-	ch.peak = max(ch.peak, len(ch.index))
-	cs.bucketInsert(ch, &ch.members[pos])
+	pos := len(ch.members)
+	ch.members = appendMember(ch.members, member{uuid: uuid, deadline: deadline})
+	ch.index.insert(tag, pos, ch.members, e.tag)
+	ch.count.Store(int32(pos + 1))
+	cs.bucketInsert(ch, int32(pos))
 	if state != "" {
-		ch.setState(uid, state)
+		ch.setState(uuid, state)
 	}
-	ent.chans = append(ent.chans, ch)
+	us.addChannel(uuid, ch)
 	cs.members++
-	e.announce(cs, ch, Join, ent.name, state, now)
+	e.announce(cs, ch, Join, uuid, state, now)
 }
 
-func (ch *channel) setState(uid uint32, st string) {
+// appendMember appends m, growing the slice by a quarter rather than
+// doubling: member slices are most of the engine's memory.
+func appendMember(l []member, m member) []member {
+	if len(l) == cap(l) {
+		n := make([]member, len(l), len(l)+max(4, len(l)/4))
+		copy(n, l)
+		l = n
+	}
+	return append(l, m)
+}
+
+func (ch *channel) setState(uuid, st string) {
 	if st == "" {
-		delete(ch.states, uid)
+		delete(ch.states, uuid)
+		if len(ch.states) == 0 {
+			ch.states = nil
+		}
 		return
 	}
 	if ch.states == nil {
-		ch.states = make(map[uint32]string)
+		ch.states = make(map[string]string)
 	}
-	ch.states[uid] = st
+	ch.states[uuid] = st
 }
 
 func (cs *chanShard) newChannel(name string) *channel {
-	ch := &channel{name: name, index: make(map[uint32]int32, 1)}
+	ch := &channel{name: name}
 	if n := len(cs.freeIdx); n > 0 {
 		ch.idx = cs.freeIdx[n-1]
 		cs.freeIdx = cs.freeIdx[:n-1]
@@ -276,6 +282,7 @@ func (cs *chanShard) newChannel(name string) *channel {
 		cs.chans = append(cs.chans, ch)
 	}
 	cs.byName[name] = ch
+	cs.e.occupied.Store(name, ch)
 	cs.peak = max(cs.peak, len(cs.byName))
 	return ch
 }
@@ -283,6 +290,7 @@ func (cs *chanShard) newChannel(name string) *channel {
 func (cs *chanShard) freeChannel(ch *channel) {
 	ch.dead = true
 	delete(cs.byName, ch.name)
+	cs.e.occupied.Delete(ch.name)
 	cs.chans[ch.idx] = nil
 	if len(cs.byName) == 0 {
 		cs.chans, cs.freeIdx, cs.peak = nil, nil, 0
@@ -298,44 +306,42 @@ func (cs *chanShard) freeChannel(ch *channel) {
 
 // remove takes the member at pos out of ch with a leave or timeout event,
 // and returns ch, or nil when ch became empty and was freed. Caller holds
-// the member's uuid shard and cs.
-func (cs *chanShard) remove(ch *channel, pos int32, ent *uuidEntry, action Action, now nowTick) *channel {
-	m := ch.members[pos]
+// us.mu (the member's uuid shard) and cs.mu.
+func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, action Action, now nowTick) *channel {
+	e := cs.e
+	m := &ch.members[pos]
+	uuid := m.uuid
 	if m.slot != noSlot {
-		cs.bucketRemove(&m)
+		cs.bucketRemove(m)
 	}
-	delete(ch.index, m.uid)
-	last := int32(len(ch.members) - 1)
+	slot, _ := ch.index.find(e.tag(uuid), uuid, ch.members)
+	ch.index.delete(slot)
+	last := len(ch.members) - 1
 	if pos != last {
-		ch.members[pos] = ch.members[last]
-		ch.index[ch.members[pos].uid] = pos
+		moved := ch.members[last]
+		s, _ := ch.index.find(e.tag(moved.uuid), moved.uuid, ch.members)
+		ch.index.setPos(s, pos)
+		ch.members[pos] = moved
+		if moved.slot != noSlot {
+			cs.buckets[moved.slot].entries[moved.bpos] = entry(ch.idx, int32(pos))
+		}
 	}
 	ch.members[last] = member{}
 	ch.members = ch.members[:last]
+	ch.count.Store(int32(last))
+	ch.index.shrink(ch.members, e.tag)
 	if ch.states != nil {
-		delete(ch.states, m.uid)
-		if len(ch.states) == 0 {
-			ch.states = nil
-		}
+		ch.setState(uuid, "")
 	}
-	if i := slices.Index(ent.chans, ch); i >= 0 {
-		ent.chans[i] = ent.chans[len(ent.chans)-1]
-		ent.chans[len(ent.chans)-1] = nil
-		ent.chans = ent.chans[:len(ent.chans)-1]
-		if len(ent.chans) == 0 {
-			ent.chans = nil
-		}
-	}
+	us.dropChannel(uuid, ch)
 	cs.members--
-	cs.e.announce(cs, ch, action, m.uuid, "", now)
+	e.announce(cs, ch, action, uuid, "", now)
 	if len(ch.members) == 0 {
 		cs.freeChannel(ch)
 		return nil
 	}
-	if ch.peak > 64 && len(ch.index) < ch.peak/4 {
-		ch.index = maps2(ch.index)
-		ch.members = slices.Clip(ch.members)
-		ch.peak = len(ch.index)
+	if cap(ch.members) > 16 && len(ch.members) < cap(ch.members)/4 {
+		ch.members = slices.Clip(slices.Clone(ch.members))
 	}
 	return ch
 }
@@ -346,22 +352,21 @@ func (e *Engine) leave(uuid string, chans []string) {
 		return
 	}
 	now := e.now()
-	us := e.uuidShard(uuid)
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	uid, ent, known := us.lookup(e, uuid)
 	for _, c := range chans {
 		cs := e.chanShard(c)
 		cs.mu.Lock()
-		if known {
-			if ch := cs.byName[c]; ch != nil {
-				if pos, ok := ch.index[uid]; ok {
-					action := Leave
-					if ch.members[pos].deadline <= now.ns {
-						action = Timeout
-					}
-					cs.remove(ch, pos, ent, action, now)
+		if ch := cs.byName[c]; ch != nil {
+			if pos := ch.find(tag, uuid); pos >= 0 {
+				action := Leave
+				if ch.members[pos].deadline <= now.ns {
+					action = Timeout
 				}
+				cs.remove(us, ch, pos, action, now)
 			}
 		}
 		if len(cs.pending) > 0 {
@@ -371,9 +376,6 @@ func (e *Engine) leave(uuid string, chans []string) {
 		}
 		cs.mu.Unlock()
 	}
-	if known {
-		us.release(e, uid)
-	}
 }
 
 // setState applies a validated SetState with canonical state st.
@@ -382,24 +384,23 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 		return
 	}
 	now := e.now()
-	us := e.uuidShard(uuid)
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	uid, ent, known := us.lookup(e, uuid)
 	for _, c := range chans {
 		cs := e.chanShard(c)
 		cs.mu.Lock()
 		present := false
-		if known {
-			if ch := cs.byName[c]; ch != nil {
-				if pos, ok := ch.index[uid]; ok {
-					if ch.members[pos].deadline > now.ns {
-						present = true
-						ch.setState(uid, st)
-						e.stateChange(cs, ch, uuid, st, now)
-					} else {
-						cs.remove(ch, pos, ent, Timeout, now)
-					}
+		if ch := cs.byName[c]; ch != nil {
+			if pos := ch.find(tag, uuid); pos >= 0 {
+				if ch.members[pos].deadline > now.ns {
+					present = true
+					ch.setState(uuid, st)
+					e.stateChange(ch, uuid, st, now)
+				} else {
+					cs.remove(us, ch, pos, Timeout, now)
 				}
 			}
 		}
@@ -408,29 +409,19 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 		}
 		cs.mu.Unlock()
 	}
-	if known {
-		us.release(e, uid)
-	}
 }
 
 // getState reads uuid's present or pending state on chans.
 func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage)
 	now := e.now()
-	us := e.uuidShard(uuid)
-	us.mu.Lock()
-	defer us.mu.Unlock()
-	uid, _, known := us.lookup(e, uuid)
+	tag := e.tag(uuid)
 	for _, c := range chans {
 		cs := e.chanShard(c)
 		cs.mu.Lock()
 		st, found := "", false
-		if known {
-			if ch := cs.byName[c]; ch != nil {
-				if _, ok := ch.index[uid]; ok {
-					st, found = ch.states[uid], true
-				}
-			}
+		if ch := cs.byName[c]; ch != nil && ch.find(tag, uuid) >= 0 {
+			st, found = ch.states[uuid], true
 		}
 		if !found && len(cs.pending) > 0 {
 			if p, ok := cs.pending[pendingKey{c, uuid}]; ok && p.expires > now.ns {
@@ -447,30 +438,24 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 
 // whereNow lists the channels uuid is present on, unsorted.
 func (e *Engine) whereNow(uuid string) []string {
-	us := e.uuidShard(uuid)
+	us := e.uuidShardOf(e.hash(uuid))
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	_, ent, ok := us.lookup(e, uuid)
-	if !ok {
-		return []string{}
-	}
-	out := make([]string, len(ent.chans))
-	for i, ch := range ent.chans {
+	chans := us.byName[uuid]
+	out := make([]string, len(chans))
+	for i, ch := range chans {
 		out[i] = ch.name // names never change: no channel lock needed
 	}
 	return out
 }
 
-// occupancy returns the member count of channel c.
+// occupancy returns the member count of channel c without taking a lock:
+// readers on every core share the cache lines they read.
 func (e *Engine) occupancy(c string) int {
-	cs := e.chanShard(c)
-	cs.mu.Lock()
-	n := 0
-	if ch := cs.byName[c]; ch != nil {
-		n = len(ch.members)
+	if v, ok := e.occupied.Load(c); ok {
+		return int(v.(*channel).count.Load())
 	}
-	cs.mu.Unlock()
-	return n
+	return 0
 }
 
 // hereNow answers a validated query with Limit filled in.
@@ -551,7 +536,7 @@ func (ch *channel) presence(q HereNowQuery) ChannelPresence {
 	for i := range page {
 		cp.Occupants[i].UUID = page[i].uuid
 		if q.IncludeState && ch.states != nil {
-			if st := ch.states[page[i].uid]; st != "" {
+			if st := ch.states[page[i].uuid]; st != "" {
 				cp.Occupants[i].State = json.RawMessage(st)
 			}
 		}

@@ -3,7 +3,7 @@
 //
 // Each channel shard files its memberships in buckets by deadline: bucket s
 // holds the members whose deadline was in [s·res, (s+1)·res) when filed
-// (res is min(SweepInterval, 1 s)). A heartbeat that moves a deadline later
+// (res is 1 s; slots count from the engine's creation). A heartbeat that moves a deadline later
 // only writes the member's deadline; the member is refiled when its old
 // bucket comes due, about once per timeout. A bucket keeps a lower bound of
 // its deadlines, and a min-heap of buckets by slot gives the next one, so a
@@ -22,11 +22,14 @@ import (
 	"time"
 )
 
-const noSlot = math.MinInt64
+const (
+	noSlot = math.MinInt32
+	res    = int64(time.Second)
+)
 
-// bucket holds the memberships of one slot as (channel idx << 32 | uid).
+// bucket holds the memberships of one slot as entry(channel idx, position).
 type bucket struct {
-	slot    int64
+	slot    int32
 	min     int64 // no member in it has a deadline below this
 	entries []uint64
 	hidx    int
@@ -53,7 +56,17 @@ func (h *bucketHeap) Pop() any {
 	return b
 }
 
-func (cs *chanShard) slotOf(deadline int64) int64 { return floorDiv(deadline, cs.e.res) }
+func (cs *chanShard) slotOf(deadline int64) int32 {
+	return int32(floorDiv(deadline, res) - cs.e.baseSlot)
+}
+
+// entry names member pos of the channel at idx in its shard.
+func entry(idx, pos int32) uint64 { return uint64(uint32(idx))<<32 | uint64(uint32(pos)) }
+
+func (cs *chanShard) member(ent uint64) (*channel, int32) {
+	ch := cs.chans[ent>>32]
+	return ch, int32(uint32(ent))
+}
 
 func floorDiv(a, b int64) int64 {
 	q := a / b
@@ -70,8 +83,9 @@ func (cs *chanShard) noteDue(t int64) {
 	}
 }
 
-// bucketInsert files m (of ch) in the bucket of its deadline.
-func (cs *chanShard) bucketInsert(ch *channel, m *member) {
+// bucketInsert files member pos of ch in the bucket of its deadline.
+func (cs *chanShard) bucketInsert(ch *channel, pos int32) {
+	m := &ch.members[pos]
 	slot := cs.slotOf(m.deadline)
 	b := cs.buckets[slot]
 	if b == nil {
@@ -82,7 +96,7 @@ func (cs *chanShard) bucketInsert(ch *channel, m *member) {
 	b.min = min(b.min, m.deadline)
 	m.slot = slot
 	m.bpos = int32(len(b.entries))
-	b.entries = append(b.entries, uint64(uint32(ch.idx))<<32|uint64(m.uid))
+	b.entries = append(b.entries, entry(ch.idx, pos))
 	cs.noteDue(b.min)
 }
 
@@ -94,8 +108,8 @@ func (cs *chanShard) bucketRemove(m *member) {
 	if int(m.bpos) != last {
 		moved := b.entries[last]
 		b.entries[m.bpos] = moved
-		mc := cs.chans[moved>>32]
-		mc.members[mc.index[uint32(moved)]].bpos = m.bpos
+		mc, mp := cs.member(moved)
+		mc.members[mp].bpos = m.bpos
 	}
 	b.entries = b.entries[:last]
 	if last == 0 {
@@ -104,16 +118,18 @@ func (cs *chanShard) bucketRemove(m *member) {
 	}
 }
 
-// refresh moves m's deadline. A later deadline is only written; an earlier
-// one refiles m at once so it is not found late.
-func (cs *chanShard) refresh(ch *channel, m *member, deadline int64) {
+// moveDeadline moves the deadline of member pos of ch. A later deadline is
+// only written; an earlier one refiles the member at once so it is not found
+// late.
+func (cs *chanShard) moveDeadline(ch *channel, pos int, deadline int64) {
+	m := &ch.members[pos]
 	m.deadline = deadline
 	if m.slot == noSlot {
 		return // a sweep holds it and will look again
 	}
 	if s := cs.slotOf(deadline); s < m.slot {
 		cs.bucketRemove(m)
-		cs.bucketInsert(ch, m)
+		cs.bucketInsert(ch, int32(pos))
 	} else if s == m.slot {
 		b := cs.buckets[m.slot]
 		b.min = min(b.min, deadline)
@@ -123,8 +139,8 @@ func (cs *chanShard) refresh(ch *channel, m *member, deadline int64) {
 
 // candidate is a membership a sweep found due.
 type candidate struct {
-	ch  *channel
-	uid uint32
+	ch   *channel
+	uuid string
 }
 
 // sweep expires what is due at now in every shard.
@@ -151,15 +167,14 @@ func (cs *chanShard) sweep(now nowTick) {
 		w := 0
 		newMin := int64(math.MaxInt64)
 		for _, ent := range b.entries {
-			ch := cs.chans[ent>>32]
-			uid := uint32(ent)
-			m := &ch.members[ch.index[uid]]
+			ch, pos := cs.member(ent)
+			m := &ch.members[pos]
 			switch {
 			case m.deadline <= now.ns:
 				m.slot = noSlot
-				cands = append(cands, candidate{ch, uid})
+				cands = append(cands, candidate{ch, m.uuid})
 			case cs.slotOf(m.deadline) != b.slot:
-				cs.bucketInsert(ch, m) // a later bucket: b stays the heap's top
+				cs.bucketInsert(ch, pos) // a later bucket: b stays the heap's top
 			default:
 				b.entries[w] = ent
 				m.bpos = int32(w)
@@ -179,19 +194,18 @@ func (cs *chanShard) sweep(now nowTick) {
 	cs.mu.Unlock()
 
 	for _, c := range cands {
-		us := e.uuidShardOf(c.uid)
+		h := e.hash(c.uuid)
+		us := e.uuidShardOf(h)
 		us.mu.Lock()
 		cs.mu.Lock()
 		if !c.ch.dead {
-			if pos, ok := c.ch.index[c.uid]; ok {
+			if pos := c.ch.find(uint32(h>>32), c.uuid); pos >= 0 {
 				m := &c.ch.members[pos]
 				switch {
 				case m.deadline <= now.ns:
-					ent := &us.entries[c.uid&(1<<e.localBits()-1)]
-					cs.remove(c.ch, pos, ent, Timeout, now)
-					us.release(e, c.uid)
+					cs.remove(us, c.ch, pos, Timeout, now)
 				case m.slot == noSlot:
-					cs.bucketInsert(c.ch, m) // refreshed since phase one
+					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
 				}
 			}
 		}

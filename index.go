@@ -1,0 +1,100 @@
+// index.go holds memberIndex, the map from a uuid to its position in a
+// channel's member slice: an open-addressing table of 8-byte slots (a
+// 32-bit hash tag and the position), sized to 1.33 to 1.4 slots per member,
+// with linear probing and backward-shift deletion. It costs about a third
+// of a Go map per member and, because positions are compared by tag first,
+// touches a member only when its tag matches.
+
+package presence
+
+// memberIndex is the index of one channel. The zero value is empty.
+type memberIndex struct {
+	slots []uint64 // 0: empty; else tag<<32 | pos+1
+	n     int
+}
+
+// home is the slot where a tag's probe starts (Lemire's fast range).
+func (x *memberIndex) home(tag uint32) int {
+	return int(uint64(tag) * uint64(len(x.slots)) >> 32)
+}
+
+func (x *memberIndex) next(i int) int {
+	if i++; i == len(x.slots) {
+		return 0
+	}
+	return i
+}
+
+// find returns the slot and position of uuid, or -1, -1.
+func (x *memberIndex) find(tag uint32, uuid string, members []member) (slot, pos int) {
+	if x.n == 0 {
+		return -1, -1
+	}
+	for i := x.home(tag); ; i = x.next(i) {
+		s := x.slots[i]
+		if s == 0 {
+			return -1, -1
+		}
+		if uint32(s>>32) == tag {
+			if p := int(uint32(s)) - 1; members[p].uuid == uuid {
+				return i, p
+			}
+		}
+	}
+}
+
+// insert adds uuid at pos; it must be absent. tagOf gives the tags of the
+// members when the table is rebuilt.
+func (x *memberIndex) insert(tag uint32, pos int, members []member, tagOf func(string) uint32) {
+	if (x.n+1)*4 > len(x.slots)*3 { // keep the load under 3/4: misses probe to an empty slot
+		x.rebuild(max(8, (x.n+1)*7/5), members[:pos], tagOf)
+	}
+	x.put(tag, pos)
+	x.n++
+}
+
+func (x *memberIndex) put(tag uint32, pos int) {
+	i := x.home(tag)
+	for x.slots[i] != 0 {
+		i = x.next(i)
+	}
+	x.slots[i] = uint64(tag)<<32 | uint64(pos+1)
+}
+
+// setPos records that the member in slot now sits at pos.
+func (x *memberIndex) setPos(slot, pos int) {
+	x.slots[slot] = x.slots[slot]&^0xffffffff | uint64(pos+1)
+}
+
+// delete empties slot, shifting back the entries of its probe run.
+func (x *memberIndex) delete(slot int) {
+	j := slot
+	for i := x.next(j); x.slots[i] != 0; i = x.next(i) {
+		h := x.home(uint32(x.slots[i] >> 32))
+		// move i back to j unless its home lies cyclically in (j, i]
+		if (j < i && (h <= j || h > i)) || (j > i && h <= j && h > i) {
+			x.slots[j] = x.slots[i]
+			j = i
+		}
+	}
+	x.slots[j] = 0
+	x.n--
+}
+
+// shrink gives memory back when the table is under a quarter full;
+// members are the channel's members after a removal.
+func (x *memberIndex) shrink(members []member, tagOf func(string) uint32) {
+	if x.n == 0 {
+		x.slots = nil
+	} else if len(x.slots) > 16 && x.n*4 < len(x.slots) {
+		x.rebuild(x.n*3/2, members, tagOf)
+	}
+}
+
+// rebuild makes a table of size slots holding members.
+func (x *memberIndex) rebuild(size int, members []member, tagOf func(string) uint32) {
+	x.slots = make([]uint64, size)
+	for p := range members {
+		x.put(tagOf(members[p].uuid), p)
+	}
+}

@@ -1,0 +1,70 @@
+package presence
+
+import (
+	"fmt"
+	"hash/maphash"
+	"testing"
+
+	"pgregory.net/rapid"
+)
+
+// TestMemberIndex checks memberIndex against a map through inserts and
+// swap-deletes, with tags drawn from a few values so probe runs collide,
+// wrap around the table and shift back on delete.
+func TestMemberIndex(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		seed := maphash.MakeSeed()
+		tagBits := rapid.SampledFrom([]uint32{0, 0xff000000, 0xffffffff}).Draw(t, "tagMask")
+		tagOf := func(s string) uint32 { return uint32(maphash.String(seed, s)>>32) & tagBits }
+		var x memberIndex
+		var members []member
+		want := map[string]int{}
+		next := 0
+		t.Repeat(map[string]func(*rapid.T){
+			"insert": func(t *rapid.T) {
+				u := fmt.Sprintf("u%d", next)
+				next++
+				pos := len(members)
+				members = append(members, member{uuid: u})
+				x.insert(tagOf(u), pos, members, tagOf)
+				want[u] = pos
+			},
+			"remove": func(t *rapid.T) {
+				if len(members) == 0 {
+					t.Skip("empty")
+				}
+				pos := rapid.IntRange(0, len(members)-1).Draw(t, "pos")
+				u := members[pos].uuid
+				slot, p := x.find(tagOf(u), u, members)
+				if p != pos {
+					t.Fatalf("find(%s) = %d, want %d", u, p, pos)
+				}
+				x.delete(slot)
+				last := len(members) - 1
+				if pos != last {
+					moved := members[last]
+					s, _ := x.find(tagOf(moved.uuid), moved.uuid, members)
+					x.setPos(s, pos)
+					members[pos] = moved
+					want[moved.uuid] = pos
+				}
+				members = members[:last]
+				delete(want, u)
+				x.shrink(members, tagOf)
+			},
+			"": func(t *rapid.T) {
+				if x.n != len(want) {
+					t.Fatalf("n = %d, want %d", x.n, len(want))
+				}
+				for u, pos := range want {
+					if _, p := x.find(tagOf(u), u, members); p != pos {
+						t.Fatalf("find(%s) = %d, want %d", u, p, pos)
+					}
+				}
+				if _, p := x.find(tagOf("absent"), "absent", members); p != -1 {
+					t.Fatalf("find(absent) = %d", p)
+				}
+			},
+		})
+	})
+}
