@@ -102,3 +102,41 @@ func TestResyncMarkers(t *testing.T) {
 		t.Fatal("a here_now_refresh interval event taken for a resync marker")
 	}
 }
+
+// TestLargeGroupEdit: a group edit of thousands of channels (a raised
+// MaxGroupEdit) works and indexes every channel for group subscriptions.
+func TestLargeGroupEdit(t *testing.T) {
+	clk := mockClock()
+	cfg := Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), Partitions: 2}
+	cfg.MaxGroupEdit, cfg.MaxGroupChannels = 10_000, 10_000
+	b := newBackend(t, newClient(t, sharedRedis(t)), cfg)
+	var chans []string
+	for i := range 9000 {
+		chans = append(chans, fmt.Sprintf("c%d", i))
+	}
+	if err := b.AddChannels("big", chans); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GroupChannels("big")
+	if err != nil || len(got) != 9000 {
+		t.Fatalf("GroupChannels = %d channels, %v; want 9000", len(got), err)
+	}
+	s, _ := b.Subscribe(presence.SubscribeOptions{Groups: []string{"big"}})
+	if err := b.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c8999"}}); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, b)
+	if evs := buffered(s); len(evs) != 1 || evs[0].Group != "big" {
+		t.Fatalf("group subscription got %+v, want the join via big", evs)
+	}
+	if err := b.DeleteGroup("big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Leave("u", []string{"c8999"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, b)
+	if evs := buffered(s); len(evs) != 0 {
+		t.Fatalf("after DeleteGroup the group subscription got %+v", evs)
+	}
+}

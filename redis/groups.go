@@ -53,7 +53,11 @@ func (b *Backend) AddChannels(g string, channels []string) error {
 	if l[0] == int64(-1) {
 		return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, l[1], l[2], b.cfg.MaxGroupChannels)
 	}
-	return b.index(g, l[3:], true)
+	var added []any
+	if len(l) > 3 {
+		added, _ = l[3].([]any)
+	}
+	return b.index(g, added, true)
 }
 
 // RemoveChannels removes channels from group g; channels not in it are
