@@ -43,11 +43,10 @@ func (x *memberIndex) find(tag uint32, uuid string, members []member) (slot, pos
 	}
 }
 
-// insert adds uuid at pos; it must be absent. tagOf gives the tags of the
-// members when the table is rebuilt.
-func (x *memberIndex) insert(tag uint32, pos int, members []member, tagOf func(string) uint32) {
+// insert adds uuid at pos; it must be absent.
+func (x *memberIndex) insert(tag uint32, pos int) {
 	if (x.n+1)*4 > len(x.slots)*3 { // keep the load under 3/4: misses probe to an empty slot
-		x.rebuild(max(8, (x.n+1)*7/5), members[:pos], tagOf)
+		x.resize(max(8, (x.n+1)*7/5))
 	}
 	x.put(tag, pos)
 	x.n++
@@ -81,20 +80,27 @@ func (x *memberIndex) delete(slot int) {
 	x.n--
 }
 
-// shrink gives memory back when the table is under a quarter full;
-// members are the channel's members after a removal.
-func (x *memberIndex) shrink(members []member, tagOf func(string) uint32) {
+// shrink gives memory back when the table is under a quarter full.
+func (x *memberIndex) shrink() {
 	if x.n == 0 {
 		x.slots = nil
 	} else if len(x.slots) > 16 && x.n*4 < len(x.slots) {
-		x.rebuild(x.n*3/2, members, tagOf)
+		x.resize(x.n * 3 / 2)
 	}
 }
 
-// rebuild makes a table of size slots holding members.
-func (x *memberIndex) rebuild(size int, members []member, tagOf func(string) uint32) {
+// resize moves the entries to a table of size slots; the tags they keep
+// place them without hashing any uuid again.
+func (x *memberIndex) resize(size int) {
+	old := x.slots
 	x.slots = make([]uint64, size)
-	for p := range members {
-		x.put(tagOf(members[p].uuid), p)
+	for _, s := range old {
+		if s != 0 {
+			i := x.home(uint32(s >> 32))
+			for x.slots[i] != 0 {
+				i = x.next(i)
+			}
+			x.slots[i] = s
+		}
 	}
 }

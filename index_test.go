@@ -26,7 +26,7 @@ func TestMemberIndex(t *testing.T) {
 				next++
 				pos := len(members)
 				members = append(members, member{uuid: u})
-				x.insert(tagOf(u), pos, members, tagOf)
+				x.insert(tagOf(u), pos)
 				want[u] = pos
 			},
 			"remove": func(t *rapid.T) {
@@ -50,7 +50,7 @@ func TestMemberIndex(t *testing.T) {
 				}
 				members = members[:last]
 				delete(want, u)
-				x.shrink(members, tagOf)
+				x.shrink()
 			},
 			"": func(t *rapid.T) {
 				if x.n != len(want) {

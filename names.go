@@ -24,6 +24,9 @@ func (e *Engine) checkName(kind, name string, channelLike bool) error {
 	if len(name) > e.cfg.MaxNameBytes {
 		return newError(ErrInvalidName, "invalid %s %q: longer than %d bytes", kind, name, e.cfg.MaxNameBytes)
 	}
+	if plainASCII(name) && !(channelLike && (e.cfg.StrictNames || strings.HasSuffix(name, presenceSuffix))) {
+		return nil
+	}
 	for i := 0; i < len(name); {
 		c := name[i]
 		if c < utf8.RuneSelf {
@@ -51,6 +54,35 @@ func (e *Engine) checkName(kind, name string, channelLike bool) error {
 		return newError(ErrInvalidName, "invalid %s %q: the suffix %q is reserved", kind, name, presenceSuffix)
 	}
 	return nil
+}
+
+// plainASCII reports whether s has only printable ASCII other than ',',
+// eight bytes at a time: the common name passes without a branch per byte.
+func plainASCII(s string) bool {
+	const (
+		ones = 0x0101010101010101
+		high = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		bad := w & high                    // non-ASCII
+		bad |= (w - ones*0x20) &^ w & high // a byte below 0x20
+		c := w ^ ones*','                  // a byte equal to ','
+		bad |= (c - ones) &^ c & high
+		d := w ^ ones*0x7f // DEL
+		bad |= (d - ones) &^ d & high
+		if bad != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == ',' {
+			return false
+		}
+	}
+	return true
 }
 
 // targets are the channels of one call after group expansion, in the order

@@ -218,7 +218,7 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	ch := cs.byName[c]
 	if ch != nil {
 		if pos := ch.find(tag, uuid); pos >= 0 { // due but not yet swept
-			ch = cs.remove(us, ch, pos, Timeout, now)
+			ch = cs.remove(us, ch, pos, tag, Timeout, now)
 		}
 	}
 	state := st.val
@@ -235,7 +235,7 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	}
 	pos := len(ch.members)
 	ch.members = appendMember(ch.members, member{uuid: uuid, deadline: deadline})
-	ch.index.insert(tag, pos, ch.members, e.tag)
+	ch.index.insert(tag, pos)
 	ch.count.Store(int32(pos + 1))
 	cs.bucketInsert(ch, int32(pos))
 	if state != "" {
@@ -305,16 +305,16 @@ func (cs *chanShard) freeChannel(ch *channel) {
 }
 
 // remove takes the member at pos out of ch with a leave or timeout event,
-// and returns ch, or nil when ch became empty and was freed. Caller holds
-// us.mu (the member's uuid shard) and cs.mu.
-func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, action Action, now nowTick) *channel {
+// and returns ch, or nil when ch became empty and was freed. tag is the
+// member's index tag. Caller holds us.mu (the member's uuid shard) and cs.mu.
+func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, action Action, now nowTick) *channel {
 	e := cs.e
 	m := &ch.members[pos]
 	uuid := m.uuid
 	if m.slot != noSlot {
 		cs.bucketRemove(m)
 	}
-	slot, _ := ch.index.find(e.tag(uuid), uuid, ch.members)
+	slot, _ := ch.index.find(tag, uuid, ch.members)
 	ch.index.delete(slot)
 	last := len(ch.members) - 1
 	if pos != last {
@@ -329,7 +329,7 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, action Action, 
 	ch.members[last] = member{}
 	ch.members = ch.members[:last]
 	ch.count.Store(int32(last))
-	ch.index.shrink(ch.members, e.tag)
+	ch.index.shrink()
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
@@ -366,7 +366,7 @@ func (e *Engine) leave(uuid string, chans []string) {
 				if ch.members[pos].deadline <= now.ns {
 					action = Timeout
 				}
-				cs.remove(us, ch, pos, action, now)
+				cs.remove(us, ch, pos, tag, action, now)
 			}
 		}
 		if len(cs.pending) > 0 {
@@ -400,7 +400,7 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 					ch.setState(uuid, st)
 					e.stateChange(ch, uuid, st, now)
 				} else {
-					cs.remove(us, ch, pos, Timeout, now)
+					cs.remove(us, ch, pos, tag, Timeout, now)
 				}
 			}
 		}

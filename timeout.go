@@ -203,7 +203,7 @@ func (cs *chanShard) sweep(now nowTick) {
 				m := &c.ch.members[pos]
 				switch {
 				case m.deadline <= now.ns:
-					cs.remove(us, c.ch, pos, Timeout, now)
+					cs.remove(us, c.ch, pos, uint32(h>>32), Timeout, now)
 				case m.slot == noSlot:
 					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
 				}
