@@ -24,6 +24,7 @@ const (
 	DefaultMaxPolls        = 10000
 	DefaultLogSize         = 1 << 16
 	DefaultMaxMessages     = 100
+	DefaultHandshakeReplay = time.Second
 )
 
 // Options tunes a Handler. The zero value is ready to use; every field says
@@ -58,6 +59,13 @@ type Options struct {
 	// catch up on; a subscriber whose cursor fell out of it is told to
 	// resync. Zero means 65536.
 	LogSize int
+	// HandshakeReplay is how far before a subscribe handshake (tt=0) its
+	// first long-poll starts reading events: a client that heartbeats and
+	// subscribes at once, as the JS SDK does, then receives its own join,
+	// and so does one whose join was made by the handshake itself. Zero
+	// means 1 s; negative means none (the first long-poll reads events
+	// after the handshake only).
+	HandshakeReplay time.Duration
 	// MaxMessages bounds the events of one subscribe response. Zero means
 	// 100.
 	MaxMessages int
@@ -81,6 +89,9 @@ func (o Options) withDefaults() Options {
 	defInt(&o.MaxMessages, DefaultMaxMessages)
 	if o.PollTimeout <= 0 {
 		o.PollTimeout = DefaultPollTimeout
+	}
+	if o.HandshakeReplay == 0 {
+		o.HandshakeReplay = DefaultHandshakeReplay
 	}
 	if o.Now == nil {
 		o.Now = time.Now

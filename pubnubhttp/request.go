@@ -91,10 +91,18 @@ func (q query) get(key string) string {
 	return unescape(q[key])
 }
 
-// list returns key's value split on ',' and then decoded element by element,
-// without empty elements, so a ',' encoded as %2C stays inside a name.
+// list returns key's value decoded and then split on ',', without empty
+// elements. Query lists are decoded first because the JS SDK encodes the
+// whole joined list (the ',' arrives as %2C) while the Go SDK sends it raw;
+// names cannot hold a ',' (SPEC §5), so both read the same.
 func (q query) list(key string) []string {
-	return splitNames(q[key])
+	var out []string
+	for name := range strings.SplitSeq(q.get(key), ",") {
+		if name != "" {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func unescape(s string) string {

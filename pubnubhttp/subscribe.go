@@ -78,6 +78,20 @@ func (l *eventLog) appendLocked(e entry, tt int64) {
 	l.wake = make(chan struct{})
 }
 
+// cursorAt returns the cursor from which a handshake at time threshold
+// reads: that of the newest entry not after threshold, or the cursor before
+// the oldest entry held when every entry is newer.
+func (l *eventLog) cursorAt(threshold int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at := func(i int) *entry { return &l.ring[(l.head+i)%len(l.ring)] }
+	i := sort.Search(l.n, func(i int) bool { return at(i).cursor > threshold })
+	if i == 0 {
+		return l.evicted
+	}
+	return at(i - 1).cursor
+}
+
 // lastCursor returns the cursor of the newest entry.
 func (l *eventLog) lastCursor() int64 {
 	l.mu.Lock()
@@ -328,7 +342,13 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	}
 	h.log.watch(presGroups, h.opt.Now())
 	if tt == 0 {
+		// The handshake's cursor lies HandshakeReplay in the past, so that
+		// the join of a heartbeat sent alongside it (the JS SDK does) and
+		// the client's own join are delivered by its first long-poll.
 		cursor := h.log.lastCursor()
+		if h.opt.HandshakeReplay > 0 {
+			cursor = h.log.cursorAt(timetoken(h.opt.Now().Add(-h.opt.HandshakeReplay)))
+		}
 		if joins {
 			if err := h.eng.Heartbeat(hb); err != nil {
 				return err

@@ -363,3 +363,26 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestSubscribeHandshakeReplay: a join made just before the handshake (the
+// JS SDK heartbeats and subscribes at once) reaches the first long-poll.
+func TestSubscribeHandshakeReplay(t *testing.T) {
+	for _, replay := range []time.Duration{0, -1} {
+		f := newFixture(t, presence.Config{}, Options{HandshakeReplay: replay})
+		f.clk.Add(time.Minute)
+		base := f.h.log.lastCursor()
+		f.get("/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u")
+		waitFor(t, func() bool { return f.h.log.lastCursor() > base })
+		path := "/v2/subscribe/k/ch,ch-pnpres/0?uuid=u"
+		cursor := f.subscribe(path).cursor(t)
+		f.heartbeat("v", "ch")
+		msgs, _, _ := f.collect(path, cursor, 1)
+		want := "u"
+		if replay < 0 {
+			want = "v"
+		}
+		if msgs[0]["uuid"] != want {
+			t.Errorf("HandshakeReplay %v: first event of %v, want the join of %s", replay, msgs[0]["uuid"], want)
+		}
+	}
+}
