@@ -21,10 +21,12 @@ import (
 // redisServer is a redis-server process started by a test on a loopback
 // port, without persistence.
 type redisServer struct {
-	t    testing.TB
-	dir  string
-	port int
-	args []string
+	t     testing.TB
+	dir   string
+	port  int
+	args  []string // after the port and persistence options
+	argv  []string // instead of those: the whole command line (a Sentinel)
+	ready string   // the log line that says it is ready; "" means Redis's
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -65,6 +67,13 @@ func (s *redisServer) start() {
 	s.t.Helper()
 	args := append([]string{"--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--protected-mode", "no"}, s.args...)
+	if s.argv != nil {
+		args = s.argv
+	}
+	readyLine := "Ready to accept connections"
+	if s.ready != "" {
+		readyLine = s.ready
+	}
 	cmd := exec.Command("redis-server", args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -85,7 +94,7 @@ func (s *redisServer) start() {
 			if !signalled {
 				log.WriteString(sc.Text() + "\n")
 			}
-			if !signalled && strings.Contains(sc.Text(), "Ready to accept connections") {
+			if !signalled && strings.Contains(sc.Text(), readyLine) {
 				signalled = true
 				close(ready)
 			}
@@ -132,8 +141,10 @@ func uniquePrefix(t testing.TB) string {
 }
 
 func newClient(t testing.TB, addr string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	// generous timeouts: CI machines are small and shared; the tests that
+	// cut links close the connections rather than stall them
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
