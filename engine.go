@@ -1,13 +1,15 @@
 // engine.go holds Engine, its Config, New, Close, Stats and Sweep, and the
 // public operations, which validate their input, expand channel groups and
 // hand the work to the shards of occupancy.go. It is the only file that starts
-// goroutines: the sweeper, which runs expiry (timeout.go) every SweepInterval.
+// goroutines: the sweeper, which runs expiry (timeout.go) every SweepInterval,
+// and the workers one sweep spreads the due shards over.
 
 package presence
 
 import (
 	"encoding/json"
 	"hash/maphash"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -318,6 +320,33 @@ func (e *Engine) Sweep() error {
 	}
 	e.sweep(e.clock.Now())
 	return nil
+}
+
+// sweep expires what is due at now. The due shards are swept by up to
+// GOMAXPROCS goroutines at once, so a burst of expiries is spread over the
+// cores; it returns when all are done.
+func (e *Engine) sweep(now time.Time) {
+	t := nowTick{t: now, ns: now.UnixNano()}
+	due := e.dueShards(t.ns)
+	workers := min(runtime.GOMAXPROCS(0), len(due))
+	if workers <= 1 {
+		for _, cs := range due {
+			cs.sweep(t)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
+				due[i].sweep(t)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // HeartbeatRequest is one heartbeat: the uuid is present on every channel

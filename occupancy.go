@@ -91,23 +91,42 @@ func (e *Engine) chanShard(name string) *chanShard {
 
 func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-// addChannel records that uuid is now on ch. Caller holds us.mu.
+// addChannel records that uuid is now on ch, in the first free place of
+// its list. Caller holds us.mu.
 func (us *uuidShard) addChannel(uuid string, ch *channel) {
-	us.byName[uuid] = append(us.byName[uuid], ch)
+	l := us.byName[uuid]
+	if i := slices.Index(l, nil); i >= 0 {
+		l[i] = ch
+		return
+	}
+	us.byName[uuid] = append(l, ch)
 	us.peak = max(us.peak, len(us.byName))
 }
 
-// dropChannel records that uuid left ch. Caller holds us.mu.
+// channels returns the channels uuid is on. Caller holds us.mu.
+func (us *uuidShard) channels(uuid string) []*channel {
+	l := us.byName[uuid]
+	if i := slices.Index(l, nil); i >= 0 {
+		return l[:i]
+	}
+	return l
+}
+
+// dropChannel records that uuid left ch. The list is edited in place (the
+// freed place at its end set to nil) so the map is written only when the
+// uuid's last channel goes. Caller holds us.mu.
 func (us *uuidShard) dropChannel(uuid string, ch *channel) {
 	l := us.byName[uuid]
 	i := slices.Index(l, ch)
 	if i < 0 {
 		return
 	}
-	l[i] = l[len(l)-1]
-	l[len(l)-1] = nil
-	if l = l[:len(l)-1]; len(l) > 0 {
-		us.byName[uuid] = l
+	last := len(l) - 1
+	for last > 0 && l[last] == nil {
+		last--
+	}
+	l[i], l[last] = l[last], nil
+	if last > 0 {
 		return
 	}
 	delete(us.byName, uuid)
@@ -441,7 +460,7 @@ func (e *Engine) whereNow(uuid string) []string {
 	us := e.uuidShardOf(e.hash(uuid))
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	chans := us.byName[uuid]
+	chans := us.channels(uuid)
 	out := make([]string, len(chans))
 	for i, ch := range chans {
 		out[i] = ch.name // names never change: no channel lock needed

@@ -143,18 +143,19 @@ type candidate struct {
 	uuid string
 }
 
-// sweep expires what is due at now in every shard.
-func (e *Engine) sweep(now time.Time) {
-	t := nowTick{t: now, ns: now.UnixNano()}
+// dueShards returns the shards with something due at now (ns).
+func (e *Engine) dueShards(now int64) []*chanShard {
+	var due []*chanShard
 	for i := range e.shards {
-		cs := &e.shards[i]
-		if cs.nextDue.Load() > t.ns {
-			continue
+		if cs := &e.shards[i]; cs.nextDue.Load() <= now {
+			due = append(due, cs)
 		}
-		cs.sweep(t)
 	}
+	return due
 }
 
+// sweep expires what is due at now in cs, then emits its due interval
+// events and drops its expired pending state.
 func (cs *chanShard) sweep(now nowTick) {
 	e := cs.e
 	cs.mu.Lock()
