@@ -27,9 +27,9 @@ type redisServer struct {
 	args  []string // after the port and persistence options
 	argv  []string // instead of those: the whole command line (a Sentinel)
 	ready string   // the log line that says it is ready; "" means Redis's
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu    sync.Mutex
+	cmd   *exec.Cmd
+	done  chan struct{}
 }
 
 // needRedis skips the test when redis-server is not installed (CI installs
