@@ -202,9 +202,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		}
 		cs := e.chanShard(chans[i])
 		cs.mu.Lock()
-		if !cs.refresh(chans[i], uuid, tag, now, deadline, st) {
-			cs.join(us, chans[i], uuid, tag, now, deadline, st)
-		}
+		cs.join(us, chans[i], uuid, tag, now, deadline, st)
 		cs.mu.Unlock()
 	}
 	us.mu.Unlock()
@@ -222,22 +220,31 @@ func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline i
 	if pos < 0 || ch.members[pos].deadline <= now.ns {
 		return false
 	}
+	cs.refreshAt(ch, pos, uuid, now, deadline, st)
+	return true
+}
+
+func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, deadline int64, st stateArg) {
 	cs.moveDeadline(ch, pos, deadline)
 	if st.set && ch.states[uuid] != st.val {
 		ch.setState(uuid, st.val)
 		cs.e.stateChange(ch, uuid, st.val, now)
 	}
-	return true
 }
 
 // join makes uuid a member of c, timing out first a due membership still
-// there. Caller holds us.mu and cs.mu, and refresh reported false.
+// there, or refreshes it if it became present since the caller looked.
+// Caller holds us.mu and cs.mu.
 func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) {
 	e := cs.e
 	ch := cs.byName[c]
 	if ch != nil {
-		if pos := ch.find(tag, uuid); pos >= 0 { // due but not yet swept
-			ch = cs.remove(us, ch, pos, tag, Timeout, now)
+		if pos := ch.find(tag, uuid); pos >= 0 {
+			if ch.members[pos].deadline > now.ns {
+				cs.refreshAt(ch, pos, uuid, now, deadline, st)
+				return
+			}
+			ch = cs.remove(us, ch, pos, tag, Timeout, now) // due but not yet swept
 		}
 	}
 	state := st.val
