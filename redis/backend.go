@@ -118,7 +118,6 @@ type Backend struct {
 
 type subEntry struct {
 	sub      weak.Pointer[presence.Subscription]
-	named    bool
 	channels []string
 	groups   []string
 }
@@ -859,8 +858,7 @@ func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscript
 		return nil, err
 	}
 	b.subsMu.Lock()
-	b.subs = append(b.subs, subEntry{sub: weak.Make(s), named: !opts.All,
-		channels: slices.Clone(opts.Channels), groups: slices.Clone(opts.Groups)})
+	b.subs = append(b.subs, subEntry{sub: weak.Make(s), channels: slices.Clone(opts.Channels), groups: slices.Clone(opts.Groups)})
 	if len(b.subs) > 2*b.pruneN+64 {
 		b.subs = slices.DeleteFunc(b.subs, func(e subEntry) bool { return e.sub.Value() == nil })
 		b.pruneN = len(b.subs)
