@@ -1,0 +1,105 @@
+package presence_test
+
+import (
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/benbjohnson/clock"
+	"github.com/presencekit/presence"
+)
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg     presence.Config
+		mention string
+	}{
+		{presence.Config{MinTimeout: time.Millisecond}, "MinTimeout"},
+		{presence.Config{MinTimeout: 30 * time.Second, MaxTimeout: 25 * time.Second}, "MaxTimeout"},
+		{presence.Config{DefaultTimeout: -time.Second}, "DefaultTimeout"},
+		{presence.Config{Interval: -time.Second}, "Interval"},
+		{presence.Config{MaxStateBytes: -1}, "MaxStateBytes"},
+		{presence.Config{MaxNamesPerCall: -1}, "MaxNamesPerCall"},
+		{presence.Config{Shards: 5000}, "Shards"},
+		{presence.Config{HereNowCacheTTL: -time.Second}, "HereNowCacheTTL"},
+		{presence.Config{SubscriptionBuffer: -1}, "SubscriptionBuffer"},
+	} {
+		e, err := presence.New(tc.cfg)
+		if !errors.Is(err, presence.ErrInvalidConfig) || e != nil {
+			t.Errorf("New(%+v) = %v, %v; want ErrInvalidConfig", tc.cfg, e, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("New error %q does not name %s", err, tc.mention)
+		}
+	}
+}
+
+// TestCloseStopsGoroutines checks that Close stops the sweeper (real
+// clock, and a mock clock's ticker) and every sweep worker.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	mock := clock.NewMock()
+	for _, clk := range []clock.Clock{nil, mock} {
+		e, err := presence.New(presence.Config{Clock: clk, SweepInterval: 10 * time.Millisecond, MinTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"a", "b", "c", "d"} {
+			e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{c}, Timeout: time.Second})
+		}
+		if clk == mock {
+			mock.Add(2 * time.Second) // fires the sweeper's ticker
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Close waited for its goroutines: the count is back without polling.
+	if after := runtime.NumGoroutine(); after > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines after Close, %d before:\n%s", after, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestHereNowCache checks the optional cache: answers are at most TTL
+// stale by the engine's clock, copied, and fresh again after the TTL.
+func TestHereNowCache(t *testing.T) {
+	clk := clock.NewMock()
+	e, err := presence.New(presence.Config{Clock: clk, SweepInterval: -1, HereNowCacheTTL: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	occ := func() int {
+		r, err := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.TotalOccupancy
+	}
+	e.Heartbeat(presence.HeartbeatRequest{UUID: "a", Channels: []string{"c"}})
+	if got := occ(); got != 1 {
+		t.Fatalf("occupancy %d, want 1", got)
+	}
+	r, _ := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	r.Channels[0].Occupants[0].UUID = "mutated by the caller"
+	e.Heartbeat(presence.HeartbeatRequest{UUID: "b", Channels: []string{"c"}})
+	clk.Add(2 * time.Second)
+	if got := occ(); got != 1 {
+		t.Fatalf("within the TTL: occupancy %d, want the cached 1", got)
+	}
+	r, _ = e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	if r.Channels[0].Occupants[0].UUID != "a" {
+		t.Fatalf("a caller's change reached the cache: %q", r.Channels[0].Occupants[0].UUID)
+	}
+	clk.Add(time.Second)
+	if got := occ(); got != 2 {
+		t.Fatalf("after the TTL: occupancy %d, want 2", got)
+	}
+	if n, _ := e.Occupancy("c"); n != 2 {
+		t.Fatalf("Occupancy is never cached: %d", n)
+	}
+}
