@@ -830,7 +830,9 @@ func (b *Backend) WhereNow(uuid string) ([]string, error) {
 // Subscribe returns a subscription to the events of opts' channels and
 // groups, or of every channel with opts.All, delivered by this instance's
 // stream readers with the engine's rules (bounded buffer, slow consumers
-// closed with presence.ErrSlowConsumer). After Redis lost events the
+// closed with presence.ErrSlowConsumer). It receives the events of the calls
+// (on any instance) that return after Subscribe returns, not those of calls
+// that returned before it was called. After Redis lost events the
 // subscription receives a resync marker (see IsResync).
 func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscription, error) {
 	if err := b.isClosed(); err != nil {
@@ -849,6 +851,11 @@ func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscript
 			return nil, err
 		}
 	}
+	// Deliver what is in flight first, so that, as with the engine, the new
+	// subscription receives the events of calls that return after Subscribe
+	// and none of those that returned before it. Best effort: when Redis
+	// cannot be read, the subscription starts at once.
+	_ = b.flush()
 	hub := b.allHub
 	if !opts.All {
 		hub = b.namedHub

@@ -140,3 +140,25 @@ func TestLargeGroupEdit(t *testing.T) {
 		t.Fatalf("after DeleteGroup the group subscription got %+v", evs)
 	}
 }
+
+// TestSubscribeStartsNow: a subscription receives no event of a call that
+// returned before Subscribe, even while the readers are still delivering it.
+func TestSubscribeStartsNow(t *testing.T) {
+	clk := mockClock()
+	b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
+	for round := range 20 {
+		u := fmt.Sprintf("u%d", round)
+		if err := b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}}); err != nil {
+			t.Fatal(err)
+		}
+		s := subAll(t, b, 10)
+		if err := b.Leave(u, []string{"c"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		flush(t, b)
+		if got, want := render(buffered(s)), []string{"leave c " + u + " 0"}; !slices.Equal(got, want) {
+			t.Fatalf("round %d: %q, want only the leave", round, got)
+		}
+		s.Close()
+	}
+}
