@@ -150,7 +150,8 @@ func TestErrors(t *testing.T) {
 		{"limit not a number", "/v2/presence/sub-key/k/channel/ch?limit=ten", 400, "Presence", `Invalid limit "ten"`},
 		{"offset not a number", "/v2/presence/sub-key/k/channel/ch?offset=x", 400, "Presence", `Invalid offset "x"`},
 		{"invalid channel", "/v2/presence/sub-key/k/channel/ok,bad%01/heartbeat?uuid=u", 400, "Presence", "invalid channel"},
-		{"reserved suffix", "/v2/presence/sub-key/k/channel/ok,x-pnpres/heartbeat?uuid=u", 400, "Presence", "-pnpres"},
+		{"reserved suffix in set_state", "/v2/presence/sub-key/k/channel/ok,x-pnpres/uuid/u/data?state=%7B%7D", 400, "Presence", "-pnpres"},
+		{"reserved suffix in here_now", "/v2/presence/sub-key/k/channel/ok,x-pnpres", 400, "Presence", "-pnpres"},
 		{"invalid group", "/v2/presence/sub-key/k/channel/ok/heartbeat?uuid=u&channel-group=bad%7F", 400, "Presence", "invalid group"},
 		{"missing uuid", "/v2/presence/sub-key/k/channel/ok/heartbeat", 400, "Presence", "invalid uuid"},
 		{"negative heartbeat", "/v2/presence/sub-key/k/channel/ok/heartbeat?uuid=u&heartbeat=-5", 400, "Presence", `heartbeat "-5"`},
@@ -261,6 +262,11 @@ func TestHeartbeatAndLeave(t *testing.T) {
 	f.checkJSON("/v2/presence/sub-key/k/channel/a/leave?uuid=u", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
 	f.checkJSON("/v2/presence/sub-key/k/channel/,/leave?uuid=u&channel-group=g", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
 	f.checkJSON("/v2/presence/sub-key/k/uuid/u", `{"status":200,"message":"OK","service":"Presence","payload":{"channels":["b"]}}`)
+	// Presence names in a heartbeat or leave are ignored (SDKs send them).
+	f.get("/v2/presence/sub-key/k/channel/b,b-pnpres/heartbeat?uuid=w&channel-group=g-pnpres")
+	f.checkJSON("/v2/presence/sub-key/k/uuid/w", `{"status":200,"message":"OK","service":"Presence","payload":{"channels":["b"]}}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/b,b-pnpres/leave?uuid=w&channel-group=g-pnpres", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
+	f.checkJSON("/v2/presence/sub-key/k/uuid/w", `{"status":200,"message":"OK","service":"Presence","payload":{"channels":[]}}`)
 	// A leave where the uuid is absent is fine and does nothing.
 	f.checkJSON("/v2/presence/sub-key/k/channel/nowhere/leave?uuid=u", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
 }

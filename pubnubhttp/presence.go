@@ -197,8 +197,10 @@ func presenceArgs(req *request, channels, groups []string) (presence.HeartbeatRe
 }
 
 // heartbeat answers heartbeat: the query's uuid is present on the targets.
+// Presence names are ignored, as in subscribe: an SDK subscribed to
+// "x-pnpres" as a plain channel heartbeats it too.
 func (h *Handler) heartbeat(w http.ResponseWriter, req *request, groups []string) error {
-	hb, err := presenceArgs(req, req.channels, groups)
+	hb, err := presenceArgs(req, withoutPresence(req.channels), withoutPresence(groups))
 	if err != nil {
 		return err
 	}
@@ -209,9 +211,23 @@ func (h *Handler) heartbeat(w http.ResponseWriter, req *request, groups []string
 	return nil
 }
 
-// leave answers leave for the query's uuid.
+// withoutPresence drops the presence names ("<name>-pnpres") from l. The
+// Go SDK v7.3.2 leaves its presence channels along with the others, and
+// heartbeats a "-pnpres" name it subscribed to as a plain channel.
+func withoutPresence(l []string) []string {
+	out := l[:0:0]
+	for _, s := range l {
+		if !strings.HasSuffix(s, pnpres) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// leave answers leave for the query's uuid. Presence names are ignored:
+// nobody is present on them.
 func (h *Handler) leave(w http.ResponseWriter, req *request, groups []string) error {
-	if err := h.eng.Leave(req.query.get("uuid"), req.channels, groups); err != nil {
+	if err := h.eng.Leave(req.query.get("uuid"), withoutPresence(req.channels), withoutPresence(groups)); err != nil {
 		return err
 	}
 	writeOK(w, servicePresence, obj{"action": "leave"})

@@ -443,11 +443,23 @@ func TestPresenceListener(t *testing.T) {
 	// The listener, whose long-poll is held far longer than 3 s at times,
 	// never timed out: a held long-poll keeps its uuid present.
 	events.mu.Lock()
-	defer events.mu.Unlock()
 	for _, ev := range events.events {
 		if ev.UUID == "listener" && ev.Event != "join" {
 			t.Errorf("listener got %s of itself, want only its join", ev.Event)
 		}
+	}
+	events.mu.Unlock()
+
+	// Unsubscribing with presence sends a leave naming room-pnpres too;
+	// the server ignores that name and the listener leaves room.
+	listener.UnsubscribeAll()
+	groupEvents.wait(t, "leave of listener through lobby", is("leave", "listener"))
+	wn, _, err := groupListener.WhereNow().UUID("listener").Execute()
+	if err != nil {
+		t.Fatalf("WhereNow(listener): %v", err)
+	}
+	if len(wn.Channels) != 0 {
+		t.Errorf("WhereNow(listener) after unsubscribe: %v, want none", wn.Channels)
 	}
 }
 
