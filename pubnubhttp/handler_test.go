@@ -358,3 +358,38 @@ func TestAbsoluteFormTarget(t *testing.T) {
 	}
 	f.checkJSON("/v2/presence/sub-key/k/channel/x?state=1", `{"status":200,"message":"OK","service":"Presence","occupancy":1,"uuids":[{"uuid":"u","state":{"a":1}}]}`)
 }
+
+// TestClosedEngine: every call on a closed engine is a 503 envelope.
+func TestClosedEngine(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	if err := f.eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{
+		"/v2/presence/sub-key/k/channel/ch",
+		"/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u",
+		"/v1/channel-registration/sub-key/k/channel-group",
+		"/v2/subscribe/k/ch/0?uuid=u",
+	} {
+		code, body := f.do(target)
+		m := decode(t, body)
+		if code != http.StatusServiceUnavailable || m["status"] != 503.0 || m["message"] != "Service Unavailable" {
+			t.Errorf("GET %s on a closed engine: status %d body %s, want 503 Service Unavailable", target, code, body)
+		}
+	}
+}
+
+// TestPendingStateJoins: state set before a uuid is present is carried by
+// its join, which a subscriber receives as the join's data.
+func TestPendingStateJoins(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	path := "/v2/subscribe/k/ch-pnpres/0?uuid=listener"
+	cursor := f.subscribe(path).cursor(t)
+	f.get(`/v2/presence/sub-key/k/channel/ch/uuid/u/data?state={"ready":true}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch?state=1", `{"status":200,"message":"OK","service":"Presence","occupancy":0,"uuids":[]}`)
+	f.get("/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u")
+	msgs, _, _ := f.collect(path, cursor, 1)
+	if want := `{"action":"join","uuid":"u","occupancy":1,"data":{"ready":true}}`; !jsonEqual(t, without(msgs[0]), want) {
+		t.Errorf("join: got %v, want %s", msgs[0], want)
+	}
+}
