@@ -374,8 +374,12 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	}
 	defer h.poll.remove(hb.UUID, p)
 
+	direct := make(map[string]struct{}, len(presChans))
+	for _, c := range presChans {
+		direct[c] = struct{}{}
+	}
 	m := func(e *entry) (string, bool) {
-		if contains(presChans, e.ev.Channel) {
+		if _, ok := direct[e.ev.Channel]; ok {
 			return e.ev.Channel + pnpres, true
 		}
 		for _, g := range presGroups {
