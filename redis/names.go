@@ -150,7 +150,7 @@ func canonicalJSON(raw []byte, maxBytes int) (string, error) {
 	if err := dec.Decode(&obj); err != nil {
 		return "", newError(presence.ErrInvalidState, "invalid state %s: %v", quoteState(raw), err)
 	}
-	if dec.More() {
+	if len(bytes.TrimSpace(raw[dec.InputOffset():])) != 0 { // Decoder.More misses a '}' after the object
 		return "", newError(presence.ErrInvalidState, "invalid state %s: data after the object", quoteState(raw))
 	}
 	if obj == nil {

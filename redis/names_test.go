@@ -1,0 +1,82 @@
+package presenceredis
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/presencekit/presence"
+)
+
+// The naming rules and the canonical JSON are copies of the core's; these
+// differential fuzz targets keep them equal: the same input must give the
+// same error message (or the same canonical state) from the engine and from
+// the backend. They need no Redis.
+
+func pair(t testing.TB, strict bool) (*presence.Engine, *Backend) {
+	cfg := Config{Config: presence.Config{SweepInterval: -1, StrictNames: strict, MaxStateBytes: 256}}
+	e, err := presence.New(cfg.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	cfg, err = withDefaults(nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, &Backend{cfg: cfg}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+func FuzzNamesMatchCore(f *testing.F) {
+	for _, s := range []string{"lobby", "", "a,b", "tab\t", "c1\u0085", "x-pnpres", strings.Repeat("n", 93),
+		"a\xffb", "del\x7f", "a:b", "a b", "ünï", "\u2028", "-pnpres-pnpres"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, name string, strict bool) {
+		e, b := pair(t, strict)
+		_, coreErr := e.Occupancy(name)
+		if got, want := errText(b.checkName("channel", name, true)), errText(coreErr); got != want {
+			t.Fatalf("channel %q (strict %v): backend %s, engine %s", name, strict, got, want)
+		}
+		_, coreErr = e.WhereNow(name)
+		if got, want := errText(b.checkUUID(name)), errText(coreErr); got != want {
+			t.Fatalf("uuid %q: backend %s, engine %s", name, got, want)
+		}
+	})
+}
+
+func FuzzStateMatchesCore(f *testing.F) {
+	for _, s := range []string{`{}`, `{}}`, `{"a":1}`, ` { "z" : 1, "a" : "x" } `, `null`, `[1]`, `3`, `"s"`, `{`,
+		`{"a":1} x`, `{"a":1.50,"b":[1,2]}`, `{"<":"&"}`, `{"a":"\u2028"}`, "{\"a\":\"\xff\"}", `{"k":"` + strings.Repeat("x", 300) + `"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		e, b := pair(t, false)
+		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}}); err != nil {
+			t.Fatal(err)
+		}
+		coreState, coreErr := e.SetState("u", []string{"c"}, nil, json.RawMessage(raw))
+		got, err := b.canonicalState(json.RawMessage(raw))
+		if errText(err) != errText(coreErr) {
+			t.Fatalf("state %q: backend %s, engine %s", raw, errText(err), errText(coreErr))
+		}
+		if err == nil && orEmpty(got) != string(coreState) {
+			t.Fatalf("state %q: backend %s, engine %s", raw, orEmpty(got), coreState)
+		}
+	})
+}
+
+func orEmpty(s string) string {
+	if s == "" {
+		return "{}"
+	}
+	return s
+}
