@@ -2,7 +2,9 @@
 // in its own partition; each channel keeps, in its partition, the set of
 // groups containing it, which the event scripts read so that every event
 // carries the groups of its channel at the moment it happened. A group edit
-// first changes the group (one atomic script), then those reverse entries.
+// first changes the group (one atomic script), then those reverse entries
+// of every channel it names, so repeating an edit that an instance crash
+// cut short repairs them.
 
 package presenceredis
 
@@ -53,11 +55,9 @@ func (b *Backend) AddChannels(g string, channels []string) error {
 	if l[0] == int64(-1) {
 		return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, l[1], l[2], b.cfg.MaxGroupChannels)
 	}
-	var added []any
-	if len(l) > 3 {
-		added, _ = l[3].([]any)
-	}
-	return b.index(g, added, true)
+	// every channel named, not only the new ones: repeating an edit repairs
+	// the entries of one that stopped half way (an instance crashed)
+	return b.index(g, channels, true)
 }
 
 // RemoveChannels removes channels from group g; channels not in it are
@@ -73,12 +73,10 @@ func (b *Backend) RemoveChannels(g string, channels []string) error {
 	for _, c := range channels {
 		args = append(args, c)
 	}
-	out, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), args}})
-	if err != nil {
+	if _, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
 		return err
 	}
-	l, _ := out[0].([]any)
-	return b.index(g, l, false)
+	return b.index(g, channels, false)
 }
 
 // DeleteGroup removes group g; deleting a group that does not exist is not
@@ -95,17 +93,20 @@ func (b *Backend) DeleteGroup(g string) error {
 		return err
 	}
 	l, _ := out[0].([]any)
-	return b.index(g, l, false)
+	chans := make([]string, len(l))
+	for i, v := range l {
+		chans[i], _ = v.(string)
+	}
+	return b.index(g, chans, false)
 }
 
 // index adds g to (or removes it from) the reverse entry of each channel.
-func (b *Backend) index(g string, channels []any, add bool) error {
+func (b *Backend) index(g string, channels []string, add bool) error {
 	if len(channels) == 0 {
 		return nil
 	}
 	pipe := b.client.Pipeline()
-	for _, v := range channels {
-		c, _ := v.(string)
+	for _, c := range channels {
 		k := b.keyChanGroups(b.partitionOf(c), c)
 		if add {
 			pipe.SAdd(b.ctx, k, g)

@@ -1,6 +1,6 @@
 -- groupadd.lua (in the group's partition): ARGV[A] group, ARGV[A+1] the
--- group's size limit, then the channels. Returns {0, have, added, {the
--- channels added}} or {-1, have, new} when the group would be too large.
+-- group's size limit, then the channels. Returns {0, have, added} or
+-- {-1, have, new} when the group would be too large.
 local k = base .. ':g:' .. ARGV[A]
 local maxc = tonumber(ARGV[A + 1])
 local have = redis.call('ZCARD', k)
@@ -15,4 +15,4 @@ if #new == 0 then return { 0, have, 0 } end
 local s = redis.call('HINCRBY', K_META, 'gseq', #new)
 for j, c in ipairs(new) do redis.call('ZADD', k, s - #new + j, c) end
 redis.call('SADD', base .. ':groups', ARGV[A])
-return { 0, have, #new, new }
+return { 0, have, #new }
