@@ -290,58 +290,79 @@ func (h *Handler) effectiveTimeout(d time.Duration) time.Duration {
 	return max(e.MinTimeout, min(d, e.MaxTimeout))
 }
 
-// subscribe answers /v2/subscribe: names ending in -pnpres (channels or
-// groups) select presence events; the others are heartbeated, so the
-// long-poll keeps the uuid present while it is held. tt absent or 0 is the
-// handshake: it joins and answers at once with the current cursor.
-func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request, groups []string) error {
-	var chans, presChans, grps, presGroups []string
+// subscribeCall is one parsed and validated subscribe.
+type subscribeCall struct {
+	subKey     string
+	hb         presence.HeartbeatRequest // the channels and groups it joins
+	joins      bool                      // whether hb names anything
+	presChans  []string                  // channels whose events it receives (without -pnpres)
+	presGroups []string                  // groups whose events it receives (without -pnpres)
+	tt         int64                     // its cursor; 0 is the handshake
+}
+
+// parseSubscribe reads and validates a subscribe; it changes nothing.
+// Names ending in -pnpres (channels or groups) select presence events; the
+// others are joined.
+func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall, error) {
+	if len(req.channels)+len(groups) == 0 {
+		return nil, badRequest("Missing channels: subscribe needs a channel in the path or a channel-group parameter")
+	}
+	s := &subscribeCall{subKey: req.subKey}
+	var chans, grps []string
 	for _, c := range req.channels {
 		if base, ok := strings.CutSuffix(c, pnpres); ok {
-			presChans = appendNew(presChans, base)
+			s.presChans = appendNew(s.presChans, base)
 		} else {
 			chans = appendNew(chans, c)
 		}
 	}
 	for _, g := range groups {
 		if base, ok := strings.CutSuffix(g, pnpres); ok {
-			presGroups = appendNew(presGroups, base)
+			s.presGroups = appendNew(s.presGroups, base)
 		} else {
 			grps = appendNew(grps, g)
 		}
 	}
-	if len(req.channels)+len(groups) == 0 {
-		return badRequest("Missing channels: subscribe needs a channel in the path or a channel-group parameter")
+	var err error
+	if s.hb, err = presenceArgs(req, chans, grps); err != nil {
+		return nil, err
 	}
-	hb, err := presenceArgs(req, chans, grps)
+	s.joins = len(chans)+len(grps) > 0
+	if v := req.query.get("tt"); v != "" {
+		if s.tt, err = strconv.ParseInt(v, 10, 64); err != nil || s.tt < 0 {
+			return nil, badRequest("Invalid tt " + quote(v) + ": not a timetoken")
+		}
+	}
+	for _, c := range s.presChans {
+		if _, err := h.eng.Occupancy(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range s.presGroups {
+		if _, err := h.eng.GroupChannels(g); err != nil {
+			return nil, err
+		}
+	}
+	if !s.joins {
+		if _, err := h.eng.WhereNow(s.hb.UUID); err != nil { // validates the uuid
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// subscribe answers /v2/subscribe. The channels and groups it names
+// without -pnpres are heartbeated, so the uuid stays present while its
+// long-polls keep coming; tt absent or 0 is the handshake, answered at once
+// with a cursor; otherwise the long-poll is held until events of its
+// presence names arrive (see hold).
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request, groups []string) error {
+	s, err := h.parseSubscribe(req, groups)
 	if err != nil {
 		return err
 	}
-	var tt int64
-	if v := req.query.get("tt"); v != "" {
-		if tt, err = strconv.ParseInt(v, 10, 64); err != nil || tt < 0 {
-			return badRequest("Invalid tt " + quote(v) + ": not a timetoken")
-		}
-	}
-	// Validate everything before changing anything.
-	for _, c := range presChans {
-		if _, err := h.eng.Occupancy(c); err != nil {
-			return err
-		}
-	}
-	for _, g := range presGroups {
-		if _, err := h.eng.GroupChannels(g); err != nil {
-			return err
-		}
-	}
-	joins := len(chans)+len(grps) > 0
-	if !joins {
-		if _, err := h.eng.WhereNow(hb.UUID); err != nil {
-			return err
-		}
-	}
-	h.log.watch(presGroups, h.opt.Now())
-	if tt == 0 {
+	h.log.watch(s.presGroups, h.opt.Now())
+	if s.tt == 0 {
 		// The handshake's cursor lies HandshakeReplay in the past, so that
 		// the join of a heartbeat sent alongside it (the JS SDK does) and
 		// the client's own join are delivered by its first long-poll.
@@ -349,40 +370,49 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 		if h.opt.HandshakeReplay > 0 {
 			cursor = h.log.cursorAt(timetoken(h.opt.Now().Add(-h.opt.HandshakeReplay)))
 		}
-		if joins {
-			if err := h.eng.Heartbeat(hb); err != nil {
+		if s.joins {
+			if err := h.eng.Heartbeat(s.hb); err != nil {
 				return err
 			}
 		}
 		writeSubscribe(w, cursor, nil)
 		return nil
 	}
-	if joins {
-		if err := h.eng.Heartbeat(hb); err != nil {
+	if s.joins {
+		if err := h.eng.Heartbeat(s.hb); err != nil {
 			return err
 		}
 	}
 	select {
 	case <-h.done:
-		writeSubscribe(w, max(tt, h.log.lastCursor()), nil)
+		writeSubscribe(w, s.tt, nil)
 		return nil
 	default:
 	}
-	p, err := h.poll.add(hb.UUID, h.opt.MaxPollsPerUUID, h.opt.MaxPolls)
+	p, err := h.poll.add(s.hb.UUID, h.opt.MaxPollsPerUUID, h.opt.MaxPolls)
 	if err != nil {
 		return err
 	}
-	defer h.poll.remove(hb.UUID, p)
+	defer h.poll.remove(s.hb.UUID, p)
+	h.hold(w, r, s, p)
+	return nil
+}
 
-	direct := make(map[string]struct{}, len(presChans))
-	for _, c := range presChans {
+// hold answers a long-poll with the events after its cursor, waiting for
+// them up to PollTimeout. While it waits it renews the heartbeat before the
+// engine would expire it. It answers with no events when the poll times
+// out, is evicted or the handler closes, and not at all when the client
+// has gone.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, p *poll) {
+	direct := make(map[string]struct{}, len(s.presChans))
+	for _, c := range s.presChans {
 		direct[c] = struct{}{}
 	}
 	m := func(e *entry) (string, bool) {
 		if _, ok := direct[e.ev.Channel]; ok {
 			return e.ev.Channel + pnpres, true
 		}
-		for _, g := range presGroups {
+		for _, g := range s.presGroups {
 			if contains(e.groups, g) {
 				return g + pnpres, true
 			}
@@ -392,45 +422,45 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	timer := time.NewTimer(h.opt.PollTimeout)
 	defer timer.Stop()
 	var refresh <-chan time.Time
-	if joins {
-		t := time.NewTicker(max(h.effectiveTimeout(hb.Timeout)/2, 250*time.Millisecond))
+	if s.joins {
+		t := time.NewTicker(max(h.effectiveTimeout(s.hb.Timeout)/2, 250*time.Millisecond))
 		defer t.Stop()
 		refresh = t.C
 	}
-	after := tt
+	after := s.tt
 	for {
 		evs, subs, next, resync, wake := h.log.read(after, h.opt.MaxMessages, m)
 		if resync {
-			writeSubscribe(w, next, h.resync(req.subKey, next, presChans, presGroups))
-			return nil
+			writeSubscribe(w, next, h.resync(s.subKey, next, s.presChans, s.presGroups))
+			return
 		}
 		after = next
 		if len(evs) > 0 {
 			msgs := make([]obj, len(evs))
 			for i := range evs {
-				msgs[i] = message(req.subKey, &evs[i].ev, subs[i])
+				msgs[i] = message(s.subKey, &evs[i].ev, subs[i])
 			}
 			writeSubscribe(w, next, msgs)
-			return nil
+			return
 		}
 		select {
 		case <-wake:
 		case <-refresh:
-			if err := h.eng.Heartbeat(hb); errors.Is(err, presence.ErrClosed) {
+			if err := h.eng.Heartbeat(s.hb); errors.Is(err, presence.ErrClosed) {
 				writeSubscribe(w, after, nil)
-				return nil
+				return
 			}
 		case <-timer.C:
 			writeSubscribe(w, after, nil)
-			return nil
+			return
 		case <-p.evict:
 			writeSubscribe(w, after, nil)
-			return nil
+			return
 		case <-h.done:
 			writeSubscribe(w, after, nil)
-			return nil
+			return
 		case <-r.Context().Done():
-			return nil // the client is gone: nobody to answer
+			return // the client is gone: nobody to answer
 		}
 	}
 }
