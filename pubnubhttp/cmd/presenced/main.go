@@ -59,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.Deltas, "deltas", false, "add join/leave/timeout uuid lists to interval events")
 	fs.DurationVar(&cfg.HereNowCacheTTL, "here-now-cache", 0, "how long here_now answers may be cached (3s is PubNub's; 0 = always fresh)")
 	fs.BoolVar(&cfg.StrictNames, "strict-names", false, "refuse ':', '*', '/', '\\' and space in channel and group names, as PubNub does")
+	fs.DurationVar(&cfg.SweepInterval, "sweep-interval", presence.DefaultSweepInterval, "how often expired members are removed (a timeout event is at most this late)")
+	fs.DurationVar(&opt.HandshakeReplay, "handshake-replay", pubnubhttp.DefaultHandshakeReplay, "events this long before a subscribe handshake reach its first long-poll (0 = none)")
 	fs.DurationVar(&opt.PollTimeout, "poll-timeout", pubnubhttp.DefaultPollTimeout, "how long an idle subscribe long-poll is held")
 	fs.IntVar(&opt.MaxPollsPerUUID, "max-polls-per-uuid", pubnubhttp.DefaultMaxPollsPerUUID, "long-polls held at once per uuid (a new one ends the oldest)")
 	fs.IntVar(&opt.MaxPolls, "max-polls", pubnubhttp.DefaultMaxPolls, "long-polls held at once in all")
@@ -81,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkFlags(cfg, opt); err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitUsage
+	}
+	if opt.HandshakeReplay == 0 {
+		opt.HandshakeReplay = -1 // Options' zero means the default; the flag's means none
 	}
 	eng, err := presence.New(cfg)
 	if err != nil {
@@ -138,12 +143,15 @@ func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
 		v    time.Duration
 	}{
 		{"-timeout", cfg.DefaultTimeout}, {"-min-timeout", cfg.MinTimeout}, {"-max-timeout", cfg.MaxTimeout},
-		{"-interval", cfg.Interval}, {"-poll-timeout", opt.PollTimeout},
+		{"-interval", cfg.Interval}, {"-poll-timeout", opt.PollTimeout}, {"-sweep-interval", cfg.SweepInterval},
 	}
 	for _, d := range durations {
 		if d.v <= 0 {
 			return fmt.Errorf("invalid %s %v: must be positive", d.name, d.v)
 		}
+	}
+	if opt.HandshakeReplay < 0 {
+		return fmt.Errorf("invalid -handshake-replay %v: must not be negative", opt.HandshakeReplay)
 	}
 	if cfg.HereNowCacheTTL < 0 {
 		return fmt.Errorf("invalid -here-now-cache %v: must not be negative", cfg.HereNowCacheTTL)

@@ -29,6 +29,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-max-polls-per-uuid", "0"}, "invalid -max-polls-per-uuid 0: must be at least 1"},
 		{[]string{"-event-log", "-1"}, "invalid -event-log -1: must be at least 1"},
 		{[]string{"-poll-timeout", "0s"}, "invalid -poll-timeout 0s: must be positive"},
+		{[]string{"-sweep-interval", "0s"}, "invalid -sweep-interval 0s: must be positive"},
+		{[]string{"-handshake-replay", "-1s"}, "invalid -handshake-replay -1s: must not be negative"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
 	}
@@ -75,7 +77,7 @@ func TestServeAndShutdown(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-min-timeout", "1s", "-timeout", "5s"}, pw, io.Discard)
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-min-timeout", "1s", "-timeout", "5s", "-sweep-interval", "100ms", "-handshake-replay", "0s"}, pw, io.Discard)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)

@@ -191,7 +191,7 @@ describe('presence events with the JavaScript SDK', () => {
   };
   before(async () => {
     // A 3 s presence timeout, so the timeout event comes quickly.
-    server = await startServer(['-min-timeout', '1s', '-timeout', '3s', '-max-timeout', '3s', '-poll-timeout', '5s']);
+    server = await startServer(['-min-timeout', '1s', '-timeout', '3s', '-max-timeout', '3s', '-poll-timeout', '5s', '-sweep-interval', '200ms']);
   });
   after(async () => {
     for (const pn of clients) pn.destroy();
