@@ -11,11 +11,16 @@
 // events of the "<channel>-pnpres" and "<group>-pnpres" names it names in
 // PubNub's subscribe envelope. Publishing messages is out of scope.
 //
+// Subscribe reads a bounded log of the engine's events by cursor; a client
+// that fell behind it is told to resync with here_now_refresh interval
+// events rather than silently skipped ahead.
+//
 // Errors use PubNub's envelope ({"status","error","message","service"})
 // with the matching HTTP status; a request with bad input changes nothing.
 //
-//	eng, _ := presence.New(presence.Config{})
-//	h, _ := pubnubhttp.New(eng, pubnubhttp.Options{})
+//	cfg := presence.Config{}
+//	eng, _ := presence.New(cfg)
+//	h, _ := pubnubhttp.New(eng, pubnubhttp.Options{Engine: cfg})
 //	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: h}
 //	srv.RegisterOnShutdown(func() { h.Close() })
 //
