@@ -75,6 +75,12 @@ type Config struct {
 	// ReadBlock is how long, in real time, one XREAD of the stream reader
 	// blocks; it bounds how long Close waits. Zero means 100 ms.
 	ReadBlock time.Duration
+
+	// OnError, when set, is called with the errors of the backend's own
+	// goroutines (the sweeper, the stream readers), which have no caller to
+	// return them to; for logging and metrics. It is called from those
+	// goroutines and must not block. Zero means they are dropped.
+	OnError func(error)
 }
 
 // Backend is the presence API on Redis: the same operations and the same
@@ -182,7 +188,9 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 				case <-b.ctx.Done():
 					return
 				case <-ticker.C:
-					_ = b.sweep()
+					if err := b.sweep(); err != nil {
+						b.report(err)
+					}
 				}
 			}
 		}()
@@ -295,6 +303,13 @@ func (b *Backend) Close() error {
 		b.namedHub.Close()
 	})
 	return nil
+}
+
+// report hands an error of a background goroutine to Config.OnError.
+func (b *Backend) report(err error) {
+	if b.cfg.OnError != nil && !b.closed.Load() {
+		b.cfg.OnError(err)
+	}
 }
 
 // common returns the arguments every script takes first, for the clock's

@@ -162,3 +162,25 @@ func TestSubscribeStartsNow(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestOnError: the readers' errors reach Config.OnError.
+func TestOnError(t *testing.T) {
+	srv := startRedis(t)
+	errs := make(chan error, 100)
+	cfg := Config{Config: baseConfig(mockClock()), Prefix: uniquePrefix(t), OnError: func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}}
+	newBackend(t, newClient(t, srv.addr()), cfg)
+	srv.stop()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("OnError(%v), want ErrUnavailable", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("OnError not called after Redis went away")
+	}
+}

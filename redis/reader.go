@@ -187,6 +187,7 @@ func (r *reader) fail(err error) {
 	if unavailable(err) {
 		r.b.down.Store(true)
 	}
+	r.b.report(redisError(err))
 	r.mu.Lock()
 	r.errs++
 	r.err = err
