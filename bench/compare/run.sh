@@ -9,9 +9,15 @@
 #   ONLY=Heartbeat ./run.sh  # one benchmark (a regexp on its name)
 #   IMPLS=engine ./run.sh    # only these backends (space separated)
 #   COUNT=3 OUT=/tmp/r ./run.sh
+#   CORE_REV=HEAD ./run.sh   # measure a commit of the core, not the working tree
 #
-# Raw outputs go to $OUT/<Benchmark>.txt (appended per backend), benchstat
-# tables to $OUT/<Benchmark>.benchstat and the target check to
+# CORE_REV (a git revision) measures that commit of the core, exported to a
+# temporary directory that a temporary copy of go.mod replaces the core with
+# (go test -modfile); by default the core is the working tree, ../../.
+#
+# Raw outputs go to $OUT/<Benchmark>.txt (appended per backend), the
+# commands run (with the load average before each) to $OUT/commands.txt,
+# benchstat tables to $OUT/<Benchmark>.benchstat and the target check to
 # $OUT/targets.txt.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -24,19 +30,35 @@ BENCHSTAT=${BENCHSTAT:-go run golang.org/x/perf/cmd/benchstat@latest}
 
 mkdir -p "$OUT"
 
+MODFLAG=()
+MODDESC=""
+if [[ -n ${CORE_REV:-} ]]; then
+	snap=$(mktemp -d)
+	trap 'rm -rf "$snap"' EXIT
+	git -C ../.. archive "$(git -C ../.. rev-parse "$CORE_REV")" | tar -x -C "$snap"
+	sed "s#=> ../../#=> $snap#" go.mod >"$snap/compare.mod"
+	cp go.sum "$snap/compare.sum"
+	MODFLAG=(-modfile "$snap/compare.mod")
+	MODDESC="[core $(git -C ../.. rev-parse --short "$CORE_REV") via -modfile] "
+	echo "core: $(git -C ../.. rev-parse "$CORE_REV")" | tee "$OUT/core.rev" >&2
+else
+	echo "core: working tree of $(git -C ../.. rev-parse HEAD)$(git -C ../.. diff --quiet HEAD -- ':!bench' ':!cmd/presencesim' || echo ' (modified)')" | tee "$OUT/core.rev" >&2
+fi
+
 # bench NAME SUBBENCH IMPL BENCHTIME CPU: one go test process.
 bench() {
 	local name=$1 sub=$2 impl=$3 benchtime=$4 cpu=$5
 	[[ $name =~ $ONLY ]] || return 0
 	case " $IMPLS " in *" $impl "*) ;; *) return 0 ;; esac
 	local pattern="^Benchmark$name\$/${sub}impl=$impl\$"
-	echo "== go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime $benchtime -cpu $cpu" >&2
-	go test -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "$benchtime" -cpu "$cpu" -timeout 60m >>"$OUT/$name.txt"
+	echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime $benchtime -cpu $cpu   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+	go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "$benchtime" -cpu "$cpu" -timeout 60m >>"$OUT/$name.txt"
 }
 
 for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
-	[[ $b =~ $ONLY ]] && rm -f "$OUT/$b.txt"
+	if [[ $b =~ $ONLY ]]; then rm -f "$OUT/$b.txt"; fi
 done
+rm -f "$OUT/commands.txt"
 
 for impl in centrifuge-presence engine centrifuge-map floor; do
 	bench Join "" "$impl" 200000x 2
@@ -61,8 +83,8 @@ for op in heartbeat join join-announced; do
 		[[ Events =~ $ONLY ]] || continue
 		benchtime=200000x
 		[[ $op == heartbeat ]] && benchtime=1000000x
-		echo "== go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime" >&2
-		go test -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
+		echo "== ${MODDESC}go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+		go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
 	done
 done
 

@@ -25,13 +25,25 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"text/tabwriter"
 	"time"
 )
 
 func main() {
-	cfg, svgPath, showProgress := parseFlags(os.Args[1:])
+	cfg, svgPath, showProgress, cpuProfile := parseFlags(os.Args[1:])
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "presencesim:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var bar io.Writer
@@ -41,6 +53,7 @@ func main() {
 	rep, err := Run(ctx, cfg, bar)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "presencesim:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 	printReport(os.Stdout, rep)
@@ -60,7 +73,7 @@ func main() {
 	}
 }
 
-func parseFlags(args []string) (cfg Config, svgPath string, showProgress bool) {
+func parseFlags(args []string) (cfg Config, svgPath string, showProgress bool, cpuProfile string) {
 	fs := flag.NewFlagSet("presencesim", flag.ExitOnError)
 	fs.IntVar(&cfg.UUIDs, "uuids", 250_000, "number of clients (uuids)")
 	fs.IntVar(&cfg.Channels, "channels", 10_000, "number of channels")
@@ -82,8 +95,9 @@ func parseFlags(args []string) (cfg Config, svgPath string, showProgress bool) {
 	fs.IntVar(&cfg.Watch, "watch", 3, "channels the chart follows besides the total")
 	fs.StringVar(&svgPath, "svg", "occupancy.svg", "where to write the occupancy-over-time chart (empty: none)")
 	fs.BoolVar(&showProgress, "progress", true, "draw a progress bar on stderr")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fs.Parse(args)
-	return cfg, svgPath, showProgress
+	return cfg, svgPath, showProgress, cpuProfile
 }
 
 func printReport(out io.Writer, rep *Report) {

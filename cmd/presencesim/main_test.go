@@ -158,7 +158,7 @@ func TestBadConfig(t *testing.T) {
 }
 
 func TestFlagsDefaults(t *testing.T) {
-	cfg, svg, progress := parseFlags(nil)
+	cfg, svg, progress, _ := parseFlags(nil)
 	if cfg.UUIDs*cfg.PerUUID != 1_000_000 || cfg.Duration != time.Hour || cfg.Heartbeat != time.Minute ||
 		cfg.Timeout != 2*time.Minute || svg != "occupancy.svg" || !progress || cfg.Realtime {
 		t.Errorf("defaults %+v svg %q progress %v: want 1M memberships for a simulated hour, heartbeat 1m, timeout 2m", cfg, svg, progress)

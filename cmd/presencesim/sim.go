@@ -107,7 +107,7 @@ type client struct {
 	uuid     string
 	channels []string
 	phase    int32 // second of the heartbeat interval at which it heartbeats
-	vanishAt int32 // step at which it vanishes, -1 never
+	vanishAt int32 // step from which it sends nothing, -1 never
 	joined   bool  // present (as far as the client knows)
 	gone     bool  // vanished
 }
@@ -145,6 +145,10 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 	}
 	watched := chans[:min(cfg.Watch, len(chans))]
+	byPhase := make([][]int32, hbSteps)
+	for i := range clients {
+		byPhase[clients[i].phase] = append(byPhase[clients[i].phase], int32(i))
+	}
 
 	var clk clock.Clock
 	var mock *clock.Mock
@@ -285,33 +289,32 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		// The clients' side, decided here so that workers share nothing:
 		// who vanishes, who heartbeats (or rejoins), who leaves, who sets
 		// state, and the reads.
-		ph := int32(step % hbSteps)
-		for i := range clients {
+		// A vanished client is noticed at its first heartbeat due after
+		// vanishAt: that heartbeat and every later one is not sent.
+		for _, i := range byPhase[step%hbSteps] {
 			c := &clients[i]
 			if c.gone {
 				continue
 			}
-			if c.vanishAt == int32(step) {
+			if c.vanishAt >= 0 && c.vanishAt <= int32(step) {
 				c.gone = true
 				continue
 			}
-			if c.phase == ph {
-				op := OpHeartbeat
-				if !c.joined {
-					op = OpJoin
-				}
-				perWorker[byClient(i)] = append(perWorker[byClient(i)], task{op: op, c: int32(i)})
+			op := OpHeartbeat
+			if !c.joined {
+				op = OpJoin
 			}
+			perWorker[byClient(int(i))] = append(perWorker[byClient(int(i))], task{op: op, c: i})
 		}
 		for churnAcc += churnPerStep; churnAcc >= 1; churnAcc-- {
 			i := r.IntN(len(clients))
-			if c := &clients[i]; !c.gone && c.joined {
+			if c := &clients[i]; !c.gone && c.joined && (c.vanishAt < 0 || c.vanishAt > int32(step)) {
 				perWorker[byClient(i)] = append(perWorker[byClient(i)], task{op: OpLeave, c: int32(i)})
 			}
 		}
 		for stateAcc += statePerStep; stateAcc >= 1; stateAcc-- {
 			i := r.IntN(len(clients))
-			if c := &clients[i]; !c.gone {
+			if c := &clients[i]; !c.gone && (c.vanishAt < 0 || c.vanishAt > int32(step)) {
 				perWorker[byClient(i)] = append(perWorker[byClient(i)], task{op: OpSetState, c: int32(i)})
 			}
 		}

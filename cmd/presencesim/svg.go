@@ -64,18 +64,31 @@ func writeSVG(out io.Writer, rep *Report) error {
 	fmt.Fprintf(w, `<text x="%d" y="42" fill="#555">simulated time (minutes) on the x axis; %d samples</text>`+"\n", left, len(rep.Samples))
 
 	for _, p := range panels {
-		hi := 0.0
+		lo, hi := math.Inf(1), 0.0
 		for _, s := range p.series {
 			for _, v := range s {
-				hi = math.Max(hi, v)
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
 			}
 		}
-		hi = niceCeil(hi)
-		yOf := func(v float64) float64 { return float64(p.top+p.h) - float64(p.h)*v/hi }
-		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", left, p.top-8, html.EscapeString(p.title))
+		// The axis starts at zero unless the series stay in the top half,
+		// where a zero-based axis would flatten them; then it is zoomed.
+		title := p.title
+		if hi > 0 && lo > hi/2 {
+			step := niceCeil((hi - lo) / 4)
+			for math.Floor(lo/step)*step+4*step < hi {
+				step = niceCeil(step * 1.01)
+			}
+			lo = math.Floor(lo/step) * step
+			hi = lo + 4*step
+			title += " (axis not from zero)"
+		} else {
+			lo, hi = 0, niceCeil(hi)
+		}
+		yOf := func(v float64) float64 { return float64(p.top+p.h) - float64(p.h)*(v-lo)/(hi-lo) }
+		fmt.Fprintf(w, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", left, p.top-8, html.EscapeString(title))
 		fmt.Fprintf(w, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#999"/>`+"\n", left, p.top, plotW, p.h)
 		for i := 0; i <= 4; i++ {
-			v := hi * float64(i) / 4
+			v := lo + (hi-lo)*float64(i)/4
 			y := yOf(v)
 			fmt.Fprintf(w, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, y, left+plotW, y)
 			fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, y+4, shortNum(v))
