@@ -10,6 +10,11 @@
 #   IMPLS=engine ./run.sh    # only these backends (space separated)
 #   COUNT=3 OUT=/tmp/r ./run.sh
 #   CORE_REV=HEAD ./run.sh   # measure a commit of the core, not the working tree
+#   ROUNDS=6 COUNT=1 ./run.sh  # interleave: six rounds of every (benchmark, backend)
+#
+# On a machine shared with other work, ROUNDS=6 COUNT=1 gives paired samples:
+# the backends compared by a target run minutes, not a quarter hour, apart,
+# so a change of background load hits both alike.
 #
 # CORE_REV (a git revision) measures that commit of the core, exported to a
 # temporary directory that a temporary copy of go.mod replaces the core with
@@ -23,6 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 COUNT=${COUNT:-6}
+ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-results}
 ONLY=${ONLY:-.}
 IMPLS=${IMPLS:-centrifuge-presence engine centrifuge-map floor}
@@ -60,37 +66,39 @@ for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
 done
 rm -f "$OUT/commands.txt"
 
-for impl in centrifuge-presence engine centrifuge-map floor; do
-	bench Join "" "$impl" 200000x 2
-	bench Heartbeat "" "$impl" 1000000x 2
-	bench Churn "" "$impl" 200000x 2
-	bench HereNow "^members=100\$/" "$impl" 200000x 2
-	bench HereNow "^members=hot\$/" "$impl" 1000x 2
-	if [[ $impl == centrifuge-presence ]]; then
-		bench Occupancy "" "$impl" 300x 1,2 # O(n): milliseconds a call
-	else
-		bench Occupancy "" "$impl" 2000000x 1,2
-	fi
-	bench Mixed "" "$impl" 500000x 1,2
-	bench Heap "" "$impl" 1x 2
-done
 case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock" ;; esac
-for impl in engine engine-realclock centrifuge-map; do
-	bench Expire "" "$impl" 1x 2
-done
-for op in heartbeat join join-announced; do
-	for sub in none all; do
-		[[ Events =~ $ONLY ]] || continue
-		benchtime=200000x
-		[[ $op == heartbeat ]] && benchtime=1000000x
-		echo "== ${MODDESC}go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
-		go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
+for round in $(seq "$ROUNDS"); do
+	for impl in centrifuge-presence engine centrifuge-map floor; do
+		bench Join "" "$impl" 200000x 2
+		bench Heartbeat "" "$impl" 1000000x 2
+		bench Churn "" "$impl" 200000x 2
+		bench HereNow "^members=100\$/" "$impl" 200000x 2
+		bench HereNow "^members=hot\$/" "$impl" 1000x 2
+		if [[ $impl == centrifuge-presence ]]; then
+			bench Occupancy "" "$impl" 300x 1,2 # O(n): milliseconds a call
+		else
+			bench Occupancy "" "$impl" 2000000x 1,2
+		fi
+		bench Mixed "" "$impl" 500000x 1,2
+		bench Heap "" "$impl" 1x 2
+	done
+	for impl in engine engine-realclock centrifuge-map; do
+		bench Expire "" "$impl" 1x 2
+	done
+	for op in heartbeat join join-announced; do
+		for sub in none all; do
+			[[ Events =~ $ONLY && " $IMPLS " == *" engine "* ]] || continue
+			benchtime=200000x
+			[[ $op == heartbeat ]] && benchtime=1000000x
+			echo "== ${MODDESC}go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+			go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
+		done
 	done
 done
 
 for f in "$OUT"/*.txt; do
 	b=$(basename "$f" .txt)
-	[[ $b == targets ]] && continue
+	[[ $b == targets || $b == commands ]] && continue
 	[[ $b =~ $ONLY ]] || continue
 	if [[ $b == Events ]]; then
 		$BENCHSTAT -col /sub "$f" >"$OUT/$b.benchstat"

@@ -3,6 +3,7 @@
 // prints the medians it compares, their ratio, the limit and PASS or FAIL.
 //
 //	go run ./cmd/targets results/*.txt
+//	go run ./cmd/targets -peers results/*.txt   # the side-by-side table instead
 //
 // Medians are taken over the -count repetitions of each benchmark, as
 // benchstat does. A target whose benchmarks are missing is printed as
@@ -11,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -26,12 +28,14 @@ type key struct {
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: targets FILE...")
+	peers := flag.Bool("peers", false, "print the side-by-side table of every backend instead of the targets")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: targets [-peers] FILE...")
 		os.Exit(2)
 	}
 	vals := map[key][]float64{}
-	for _, f := range os.Args[1:] {
+	for _, f := range flag.Args() {
 		if err := parse(f, vals); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -53,6 +57,10 @@ func main() {
 		eng = "/impl=engine"
 		cp  = "/impl=centrifuge-presence"
 	)
+	if *peers {
+		printPeers(med)
+		return
+	}
 	var ratioUnits func(what, an string, ap int, aunit, bn string, bp int, bunit string, limit float64, atLeast bool)
 	fmt.Printf("| target | measured (medians) | ratio or value | limit | result |\n|---|---|---|---|---|\n")
 	// ratio: a/b <= limit (or >= limit when atLeast).
@@ -154,4 +162,66 @@ func num(v float64) string {
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// printPeers prints one row per measurement and one column per backend.
+func printPeers(med func(name string, procs int, unit string) (float64, bool)) {
+	impls := []string{"centrifuge-presence", "engine", "centrifuge-map", "floor"}
+	fmt.Printf("| row |")
+	for _, im := range impls {
+		fmt.Printf(" %s |", im)
+	}
+	fmt.Printf("\n|---|")
+	for range impls {
+		fmt.Printf("---|")
+	}
+	fmt.Println()
+	row := func(label, bench string, procs int, unit string, scale float64, suffix string) {
+		fmt.Printf("| %s |", label)
+		for _, im := range impls {
+			v, ok := med(bench+"/impl="+im, procs, unit)
+			if !ok {
+				fmt.Printf(" n/a |")
+				continue
+			}
+			fmt.Printf(" %s%s |", num(v*scale), suffix)
+		}
+		fmt.Println()
+	}
+	row("join into 1M (ns/op)", "BenchmarkJoin", 2, "ns/op", 1, "")
+	row("join allocs/op", "BenchmarkJoin", 2, "allocs/op", 1, "")
+	row("heartbeat of a present member (ns/op)", "BenchmarkHeartbeat", 2, "ns/op", 1, "")
+	row("heartbeat allocs/op", "BenchmarkHeartbeat", 2, "allocs/op", 1, "")
+	row("leave + join churn (ns/op)", "BenchmarkChurn", 2, "ns/op", 1, "")
+	row("here_now, 10,000 members (us/op)", "BenchmarkHereNow/members=hot", 2, "ns/op", 1e-3, "")
+	row("here_now, 100 members (ns/op)", "BenchmarkHereNow/members=100", 2, "ns/op", 1, "")
+	row("occupancy, 10,000 members, 1 goroutine (ns/op)", "BenchmarkOccupancy", 1, "ns/op", 1, "")
+	row("occupancy, 10,000 members, 2 goroutines (ns/op)", "BenchmarkOccupancy", 2, "ns/op", 1, "")
+	row("occupancy allocs/op", "BenchmarkOccupancy", 1, "allocs/op", 1, "")
+	row("heap per membership at 1M (B)", "BenchmarkHeap", 2, "heap-B/membership", 1, "")
+	row("heap of the empty backend (KiB)", "BenchmarkHeap", 2, "heap-empty-B", 1.0/1024, "")
+	row("heap left after all leave (KiB)", "BenchmarkHeap", 2, "heap-left-B", 1.0/1024, "")
+	row("mixed load, 1 core (ops/s)", "BenchmarkMixed", 1, "ops/s", 1, "")
+	row("mixed load, 2 cores (ops/s)", "BenchmarkMixed", 2, "ops/s", 1, "")
+	fmt.Printf("| mixed load, 2 cores / 1 core |")
+	for _, im := range impls {
+		a, okA := med("BenchmarkMixed/impl="+im, 2, "ops/s")
+		b, okB := med("BenchmarkMixed/impl="+im, 1, "ops/s")
+		if !okA || !okB || b == 0 {
+			fmt.Printf(" n/a |")
+			continue
+		}
+		fmt.Printf(" %.2fx |", a/b)
+	}
+	fmt.Println()
+	impls = []string{"engine", "engine-realclock", "centrifuge-map"}
+	fmt.Printf("\n| 1M expiring at once |")
+	for _, im := range impls {
+		fmt.Printf(" %s |", im)
+	}
+	fmt.Printf("\n|---|---|---|---|\n")
+	row("CPU per expired membership (us)", "BenchmarkExpire", 2, "cpu-us/expired", 1, "")
+	row("last timeout after the deadline (ms)", "BenchmarkExpire", 2, "delay-ms", 1, "")
+	row("heap of the empty backend (KiB)", "BenchmarkExpire", 2, "heap-empty-B", 1.0/1024, "")
+	row("heap left after all expired (KiB)", "BenchmarkExpire", 2, "heap-left-B", 1.0/1024, "")
 }
