@@ -226,9 +226,6 @@ func New(cfg Config) (*Engine, error) {
 		done:   make(chan struct{}),
 	}
 	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
-	for i := range e.uuids {
-		e.uuids[i].init()
-	}
 	for i := range e.shards {
 		e.shards[i].init(e)
 	}
@@ -298,7 +295,7 @@ func (e *Engine) Stats() (Stats, error) {
 	for i := range e.uuids {
 		u := &e.uuids[i]
 		u.mu.Lock()
-		st.UUIDs += len(u.byName)
+		st.UUIDs += len(u.entries)
 		u.mu.Unlock()
 	}
 	st.Groups = e.groups.count()

@@ -1,9 +1,10 @@
-// index.go holds memberIndex, the map from a uuid to its position in a
-// channel's member slice: an open-addressing table of 8-byte slots (a
-// 32-bit hash tag and the position), sized to 1.33 to 1.4 slots per member,
-// with linear probing and backward-shift deletion. It costs about a third
-// of a Go map per member and, because positions are compared by tag first,
-// touches a member only when its tag matches.
+// index.go holds memberIndex, the map from a name to its position in a
+// dense slice (a channel's members, a uuid shard's entries): an
+// open-addressing table of 8-byte slots (a 32-bit hash tag and the
+// position), sized to 1.33 to 1.6 slots per entry, with linear probing and
+// backward-shift deletion. It costs a fraction of a Go map per entry and,
+// because slots are compared by tag first, touches an entry only when its
+// tag matches.
 
 package presence
 
@@ -25,8 +26,14 @@ func (x *memberIndex) next(i int) int {
 	return i
 }
 
-// find returns the slot and position of uuid, or -1, -1.
-func (x *memberIndex) find(tag uint32, uuid string, members []member) (slot, pos int) {
+// named is an element of a slice indexed by a memberIndex.
+type named interface{ key() string }
+
+func (m member) key() string    { return m.uuid }
+func (u uuidEntry) key() string { return u.name }
+
+// find returns the slot of name in x and its position in items, or -1, -1.
+func find[T named](x *memberIndex, tag uint32, name string, items []T) (slot, pos int) {
 	if x.n == 0 {
 		return -1, -1
 	}
@@ -36,17 +43,20 @@ func (x *memberIndex) find(tag uint32, uuid string, members []member) (slot, pos
 			return -1, -1
 		}
 		if uint32(s>>32) == tag {
-			if p := int(uint32(s)) - 1; members[p].uuid == uuid {
+			if p := int(uint32(s)) - 1; items[p].key() == name {
 				return i, p
 			}
 		}
 	}
 }
 
-// insert adds uuid at pos; it must be absent.
+// insert adds a name at pos; it must be absent.
 func (x *memberIndex) insert(tag uint32, pos int) {
-	if (x.n+1)*4 > len(x.slots)*3 { // keep the load under 3/4: misses probe to an empty slot
-		x.resize(max(8, (x.n+1)*7/5))
+	if (x.n+1)*4 > len(x.slots)*3 {
+		// keep the load under 3/4 (a miss probes to an empty slot) and grow to
+		// 5/8, so a table grows by 6/5 at a time: amortised O(1), 1.45 slots
+		// per entry on average
+		x.resize(max(8, (x.n+1)*8/5))
 	}
 	x.put(tag, pos)
 	x.n++

@@ -35,7 +35,7 @@ func TestMemberIndex(t *testing.T) {
 				}
 				pos := rapid.IntRange(0, len(members)-1).Draw(t, "pos")
 				u := members[pos].uuid
-				slot, p := x.find(tagOf(u), u, members)
+				slot, p := find(&x, tagOf(u), u, members)
 				if p != pos {
 					t.Fatalf("find(%s) = %d, want %d", u, p, pos)
 				}
@@ -43,7 +43,7 @@ func TestMemberIndex(t *testing.T) {
 				last := len(members) - 1
 				if pos != last {
 					moved := members[last]
-					s, _ := x.find(tagOf(moved.uuid), moved.uuid, members)
+					s, _ := find(&x, tagOf(moved.uuid), moved.uuid, members)
 					x.setPos(s, pos)
 					members[pos] = moved
 					want[moved.uuid] = pos
@@ -57,11 +57,11 @@ func TestMemberIndex(t *testing.T) {
 					t.Fatalf("n = %d, want %d", x.n, len(want))
 				}
 				for u, pos := range want {
-					if _, p := x.find(tagOf(u), u, members); p != pos {
+					if _, p := find(&x, tagOf(u), u, members); p != pos {
 						t.Fatalf("find(%s) = %d, want %d", u, p, pos)
 					}
 				}
-				if _, p := x.find(tagOf("absent"), "absent", members); p != -1 {
+				if _, p := find(&x, tagOf("absent"), "absent", members); p != -1 {
 					t.Fatalf("find(absent) = %d", p)
 				}
 			},

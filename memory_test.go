@@ -71,8 +71,8 @@ func TestChurnLeavesNothing(t *testing.T) {
 	}
 	for i := range e.uuids {
 		us := &e.uuids[i]
-		if len(us.byName) != 0 {
-			t.Fatalf("uuid shard %d keeps %d uuids", i, len(us.byName))
+		if us.entries != nil || us.index.slots != nil || us.index.n != 0 {
+			t.Fatalf("uuid shard %d keeps %d uuids, %d index slots", i, len(us.entries), len(us.index.slots))
 		}
 	}
 	if len(e.groups.byName) != 0 || len(e.groups.ofChannel) != 0 {

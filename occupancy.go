@@ -69,21 +69,25 @@ func (cs *chanShard) init(e *Engine) {
 	cs.nextDue.Store(math.MaxInt64)
 }
 
-// uuidShard owns the uuids whose name hashes to it: each present uuid with
-// the channels it is on.
-type uuidShard struct {
-	mu     sync.Mutex
-	byName map[string][]*channel
-	peak   int
-	_      [48]byte
+// uuidEntry is a present uuid and the channels it is on.
+type uuidEntry struct {
+	name  string
+	chans []*channel
 }
 
-func (us *uuidShard) init() { us.byName = make(map[string][]*channel) }
+// uuidShard owns the uuids whose name hashes to it: a dense slice of
+// entries and a memberIndex from name to position, like a channel's members.
+type uuidShard struct {
+	mu      sync.Mutex
+	index   memberIndex
+	entries []uuidEntry
+	_       [40]byte
+}
 
 func (e *Engine) hash(s string) uint64 { return maphash.String(e.seed, s) }
 
-// tag is the memberIndex tag of a uuid.
-func (e *Engine) tag(uuid string) uint32 { return uint32(e.hash(uuid) >> 32) }
+// tag is the memberIndex tag of a name.
+func (e *Engine) tag(name string) uint32 { return uint32(e.hash(name) >> 32) }
 
 func (e *Engine) chanShard(name string) *chanShard {
 	return &e.shards[e.hash(name)&e.mask]
@@ -91,51 +95,60 @@ func (e *Engine) chanShard(name string) *chanShard {
 
 func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-// addChannel records that uuid is now on ch, in the first free place of
-// its list. Caller holds us.mu.
-func (us *uuidShard) addChannel(uuid string, ch *channel) {
-	l := us.byName[uuid]
-	if i := slices.Index(l, nil); i >= 0 {
-		l[i] = ch
+// channels returns the channels uuid is on. Caller holds us.mu.
+func (us *uuidShard) channels(tag uint32, uuid string) []*channel {
+	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
+		return us.entries[pos].chans
+	}
+	return nil
+}
+
+// addChannel records that uuid is now on ch. Caller holds us.mu.
+func (us *uuidShard) addChannel(tag uint32, uuid string, ch *channel) {
+	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
+		us.entries[pos].chans = append(us.entries[pos].chans, ch)
 		return
 	}
-	us.byName[uuid] = append(l, ch)
-	us.peak = max(us.peak, len(us.byName))
-}
-
-// channels returns the channels uuid is on. Caller holds us.mu.
-func (us *uuidShard) channels(uuid string) []*channel {
-	l := us.byName[uuid]
-	if i := slices.Index(l, nil); i >= 0 {
-		return l[:i]
+	pos := len(us.entries)
+	if pos == cap(us.entries) { // grow by a quarter: entries are a fifth of the memory
+		us.entries = append(make([]uuidEntry, 0, pos+max(8, pos/4)), us.entries...)
 	}
-	return l
+	us.entries = append(us.entries, uuidEntry{name: uuid, chans: []*channel{ch}})
+	us.index.insert(tag, pos)
 }
 
-// dropChannel records that uuid left ch. The list is edited in place (the
-// freed place at its end set to nil) so the map is written only when the
-// uuid's last channel goes. Caller holds us.mu.
-func (us *uuidShard) dropChannel(uuid string, ch *channel) {
-	l := us.byName[uuid]
-	i := slices.Index(l, ch)
+// dropChannel records that uuid left ch, and forgets uuid when it was its
+// last channel. Caller holds us.mu.
+func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, ch *channel) {
+	slot, pos := find(&us.index, tag, uuid, us.entries)
+	if pos < 0 {
+		return
+	}
+	ent := &us.entries[pos]
+	i := slices.Index(ent.chans, ch)
 	if i < 0 {
 		return
 	}
-	last := len(l) - 1
-	for last > 0 && l[last] == nil {
-		last--
-	}
-	l[i], l[last] = l[last], nil
-	if last > 0 {
+	last := len(ent.chans) - 1
+	ent.chans[i], ent.chans[last] = ent.chans[last], nil
+	if ent.chans = ent.chans[:last]; last > 0 {
 		return
 	}
-	delete(us.byName, uuid)
-	switch {
-	case len(us.byName) == 0:
-		us.byName, us.peak = make(map[string][]*channel), 0
-	case us.peak > 64 && len(us.byName) < us.peak/4:
-		us.byName = maps2(us.byName) // Go maps never shrink
-		us.peak = len(us.byName)
+	us.index.delete(slot)
+	end := len(us.entries) - 1
+	if pos != end {
+		moved := us.entries[end]
+		s, _ := find(&us.index, e.tag(moved.name), moved.name, us.entries)
+		us.index.setPos(s, pos)
+		us.entries[pos] = moved
+	}
+	us.entries[end] = uuidEntry{}
+	us.entries = us.entries[:end]
+	us.index.shrink()
+	if len(us.entries) == 0 {
+		us.entries = nil
+	} else if cap(us.entries) > 64 && len(us.entries) < cap(us.entries)/4 {
+		us.entries = slices.Clip(slices.Clone(us.entries))
 	}
 }
 
@@ -161,7 +174,7 @@ func (e *Engine) now() nowTick {
 
 // find returns the position of uuid in ch, or -1.
 func (ch *channel) find(tag uint32, uuid string) int {
-	_, pos := ch.index.find(tag, uuid, ch.members)
+	_, pos := find(&ch.index, tag, uuid, ch.members)
 	return pos
 }
 
@@ -267,7 +280,7 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	if state != "" {
 		ch.setState(uuid, state)
 	}
-	us.addChannel(uuid, ch)
+	us.addChannel(tag, uuid, ch)
 	cs.members++
 	e.announce(cs, ch, Join, uuid, state, now)
 }
@@ -340,12 +353,12 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	if m.slot != noSlot {
 		cs.bucketRemove(m)
 	}
-	slot, _ := ch.index.find(tag, uuid, ch.members)
+	slot, _ := find(&ch.index, tag, uuid, ch.members)
 	ch.index.delete(slot)
 	last := len(ch.members) - 1
 	if pos != last {
 		moved := ch.members[last]
-		s, _ := ch.index.find(e.tag(moved.uuid), moved.uuid, ch.members)
+		s, _ := find(&ch.index, e.tag(moved.uuid), moved.uuid, ch.members)
 		ch.index.setPos(s, pos)
 		ch.members[pos] = moved
 		if moved.slot != noSlot {
@@ -359,7 +372,7 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
-	us.dropChannel(uuid, ch)
+	us.dropChannel(e, tag, uuid, ch)
 	cs.members--
 	e.announce(cs, ch, action, uuid, "", now)
 	if len(ch.members) == 0 {
@@ -464,10 +477,11 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 
 // whereNow lists the channels uuid is present on, unsorted.
 func (e *Engine) whereNow(uuid string) []string {
-	us := e.uuidShardOf(e.hash(uuid))
+	h := e.hash(uuid)
+	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	chans := us.channels(uuid)
+	chans := us.channels(uint32(h>>32), uuid)
 	out := make([]string, len(chans))
 	for i, ch := range chans {
 		out[i] = ch.name // names never change: no channel lock needed

@@ -96,6 +96,9 @@ func (cs *chanShard) bucketInsert(ch *channel, pos int32) {
 	b.min = min(b.min, m.deadline)
 	m.slot = slot
 	m.bpos = int32(len(b.entries))
+	if len(b.entries) == cap(b.entries) { // grow by a quarter, as member slices do
+		b.entries = append(make([]uint64, 0, len(b.entries)+max(8, len(b.entries)/4)), b.entries...)
+	}
 	b.entries = append(b.entries, entry(ch.idx, pos))
 	cs.noteDue(b.min)
 }
