@@ -70,6 +70,9 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 			if occ <= am {
 				e.emitInterval(cs, ch, now)
 				heap.Remove(&cs.ticks, ch.iv.hidx)
+				if len(cs.ticks) == 0 {
+					cs.ticks = nil
+				}
 				ch.iv = nil
 			}
 			return

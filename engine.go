@@ -33,7 +33,7 @@ const (
 	DefaultMaxGroupEdit     = 200
 	DefaultHereNowLimit     = 1000
 	DefaultSubscription     = 1024
-	DefaultSweepInterval    = time.Second
+	DefaultSweepInterval    = 250 * time.Millisecond
 	DefaultHereNowCacheSize = 1024
 )
 
@@ -89,7 +89,8 @@ type Config struct {
 	SubscriptionBuffer int
 
 	// SweepInterval is how often the sweeper removes expired memberships and
-	// emits interval events; an expiry is at most this late. Zero means 1 s;
+	// emits interval events; an expiry is at most this late. A sweep with
+	// nothing due reads one atomic per shard. Zero means 250 ms;
 	// negative means no sweeper goroutine: the caller drives expiry with
 	// Engine.Sweep.
 	SweepInterval time.Duration

@@ -64,7 +64,6 @@ type chanShard struct {
 func (cs *chanShard) init(e *Engine) {
 	cs.e = e
 	cs.byName = make(map[string]*channel)
-	cs.buckets = make(map[int32]*bucket)
 	cs.pending = make(map[pendingKey]*pendingState)
 	cs.nextDue.Store(math.MaxInt64)
 }

@@ -90,6 +90,9 @@ func (cs *chanShard) bucketInsert(ch *channel, pos int32) {
 	b := cs.buckets[slot]
 	if b == nil {
 		b = &bucket{slot: slot, min: m.deadline}
+		if cs.buckets == nil {
+			cs.buckets = make(map[int32]*bucket)
+		}
 		cs.buckets[slot] = b
 		heap.Push(&cs.bheap, b)
 	}
@@ -117,7 +120,16 @@ func (cs *chanShard) bucketRemove(m *member) {
 	b.entries = b.entries[:last]
 	if last == 0 {
 		heap.Remove(&cs.bheap, b.hidx)
-		delete(cs.buckets, b.slot)
+		cs.dropBucket(b)
+	}
+}
+
+// dropBucket forgets b, which has left the heap; with the last bucket go
+// the map and the heap's array (Go maps never shrink).
+func (cs *chanShard) dropBucket(b *bucket) {
+	delete(cs.buckets, b.slot)
+	if len(cs.bheap) == 0 {
+		cs.buckets, cs.bheap = nil, nil
 	}
 }
 
@@ -190,7 +202,7 @@ func (cs *chanShard) sweep(now nowTick) {
 		b.entries = b.entries[:w]
 		if w == 0 {
 			heap.Pop(&cs.bheap)
-			delete(cs.buckets, b.slot)
+			cs.dropBucket(b)
 		} else {
 			b.min = newMin
 		}
