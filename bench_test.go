@@ -271,6 +271,22 @@ func BenchmarkHereNow(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendOccupants lists the members of a 100- and a 10,000-member
+// channel of a 1M engine into a reused slice.
+func BenchmarkAppendOccupants(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	for _, n := range []int{100, 10_000} {
+		name := bigChannel(b, e, w, n)
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			var dst []string
+			b.ReportAllocs()
+			for b.Loop() {
+				dst, _ = e.AppendOccupants(dst[:0], name)
+			}
+		})
+	}
+}
+
 // BenchmarkOccupancy reads the occupancy of a 10,000-member channel of a 1M
 // engine from every core: run with -cpu 1,2.
 func BenchmarkOccupancy(b *testing.B) {
@@ -348,12 +364,19 @@ func BenchmarkExpiryBurst(b *testing.B) {
 }
 
 // BenchmarkFanout measures heartbeats and joins with no subscriber and
-// with an active all-subscription drained by another goroutine.
+// with an active all-subscription drained by another goroutine. With the
+// default AnnounceMax the joins land in channels in interval mode (100
+// members): join-announced turns interval mode off, so every join is an
+// event.
 func BenchmarkFanout(b *testing.B) {
 	for _, subscribed := range []bool{false, true} {
-		for _, op := range []string{"heartbeat", "join"} {
+		for _, op := range []string{"heartbeat", "join", "join-announced"} {
 			b.Run(fmt.Sprintf("%s/subscribed=%v", op, subscribed), func(b *testing.B) {
-				e, w := loaded(b, presence.Config{SubscriptionBuffer: 1 << 16})
+				cfg := presence.Config{SubscriptionBuffer: 1 << 16}
+				if op == "join-announced" {
+					cfg.AnnounceMax = -1 // every join is an event, no interval mode
+				}
+				e, w := loaded(b, cfg)
 				if subscribed {
 					sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
 					go func() {
@@ -368,7 +391,7 @@ func BenchmarkFanout(b *testing.B) {
 					})
 				}
 				reqs := w.reqs
-				if op == "join" {
+				if op != "heartbeat" {
 					reqs = make([]presence.HeartbeatRequest, len(joinPool()))
 					for i, u := range joinPool() {
 						reqs[i] = presence.HeartbeatRequest{UUID: u, Channels: w.channels[i%len(w.channels) : i%len(w.channels)+1]}

@@ -3,6 +3,8 @@ package presence_test
 import (
 	"errors"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,5 +103,34 @@ func TestHereNowCache(t *testing.T) {
 	}
 	if n, _ := e.Occupancy("c"); n != 2 {
 		t.Fatalf("Occupancy is never cached: %d", n)
+	}
+}
+
+// TestAppendOccupants checks AppendOccupants lists what HereNow lists, in
+// the same order, after dst's own elements.
+func TestAppendOccupants(t *testing.T) {
+	e, _ := presence.New(presence.Config{})
+	defer e.Close()
+	for i := range 50 {
+		e.Heartbeat(presence.HeartbeatRequest{UUID: "u" + strconv.Itoa(i), Channels: []string{"c"}})
+	}
+	e.Leave("u7", []string{"c"}, nil)
+	got, err := e.AppendOccupants([]string{"kept"}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	want := []string{"kept"}
+	for _, o := range r.Channels[0].Occupants {
+		want = append(want, o.UUID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("AppendOccupants = %q, want %q", got, want)
+	}
+	if got, _ := e.AppendOccupants(nil, "empty"); len(got) != 0 {
+		t.Fatalf("empty channel: %q", got)
+	}
+	if _, err := e.AppendOccupants(nil, "a,b"); !errors.Is(err, presence.ErrInvalidName) {
+		t.Fatalf("bad name: %v", err)
 	}
 }

@@ -145,3 +145,18 @@ func ExampleConfig_announceMax() {
 	// join b 2 []
 	// interval  4 [c d]
 }
+
+// AppendOccupants lists a channel's uuids into a reused slice, without
+// allocating once the slice is large enough.
+func ExampleEngine_AppendOccupants() {
+	e, _ := presence.New(presence.Config{})
+	defer e.Close()
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"lobby"}})
+	}
+	buf := make([]string, 0, 64)
+	buf, _ = e.AppendOccupants(buf[:0], "lobby")
+	fmt.Println(len(buf), buf)
+	// Output:
+	// 3 [alice bob carol]
+}
