@@ -3,7 +3,7 @@
 // share the partition's hash tag, so each script touches one Redis Cluster
 // slot. The layout, for partition n (base = Prefix + "{n}"):
 //
-//	base:meta        hash   epoch, seq (events so far), th/tl (last timetoken), hold, gseq
+//	base:meta        hash   epoch, seq (events so far), th/tl (last timetoken), hold, gseq, barriers
 //	base:ev          stream the partition's events, one field "e"
 //	base:dl          zset   "channel\nuuid" → deadline (µs): every membership
 //	base:chans       set    occupied channels
@@ -60,11 +60,12 @@ var (
 	scriptHereNow     = script("herenow")
 	scriptCheck       = script("check")
 	scriptHold        = script("hold")
+	scriptPosition    = script("position")
 	scriptGroupAdd    = script("groupadd")
 	scriptGroupRemove = script("groupremove")
 
 	allScripts = []*redis.Script{scriptHeartbeat, scriptLeave, scriptSetState, scriptGetState, scriptSweep,
-		scriptHereNow, scriptCheck, scriptHold, scriptGroupAdd, scriptGroupRemove}
+		scriptHereNow, scriptCheck, scriptHold, scriptPosition, scriptGroupAdd, scriptGroupRemove}
 )
 
 // partitionOf returns the partition of a channel or group name.
@@ -87,7 +88,6 @@ func (b *Backend) keyMembers(p int, channel string) string { return b.bases[p] +
 func (b *Backend) keyWhere(p int, uuid string) string      { return b.bases[p] + ":u:" + uuid }
 func (b *Backend) keyGroup(p int, group string) string     { return b.bases[p] + ":g:" + group }
 func (b *Backend) keyChanGroups(p int, c string) string    { return b.bases[p] + ":cg:" + c }
-func (b *Backend) keyMeta(p int) string                    { return b.bases[p] + ":meta" }
 func (b *Backend) keyStream(p int) string                  { return b.bases[p] + ":ev" }
 
 // loadScripts loads the scripts missing from Redis's script cache (on every

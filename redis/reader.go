@@ -5,7 +5,9 @@
 // partition's sequence number and every partition an epoch, so a reader
 // notices when Redis lost events (a restart without persistence, a failover
 // that lost writes, a stream trimmed past an entry it had not read) and
-// sends resync markers instead of leaving a silent gap.
+// sends resync markers instead of leaving a silent gap. Each event also names
+// the stream id of its predecessor, so a reader notices when a failover
+// replaced the history it was reading with another one.
 //
 // Lock order: reader.mu, then Backend.subsMu; the hubs' locks are taken
 // with neither held.
@@ -45,18 +47,39 @@ type reader struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	epoch   string // of the data the reader is reading
-	seq     int64  // the last event's sequence number handed to the hubs
-	lastID  string // the last stream entry id read
-	recheck bool   // Flush saw another epoch: check before the next read
+	seq     int64  // the sequence number of the last event handed to the hubs
+	lastID  string // the last stream entry id read: where XREAD resumes
+	chain   string // the id of the last event handed over: the next one must name it as its predecessor
+	recent  map[string]int
+	ring    []string // the ids of the last recentIDs events handed over, for Flush
+	ringPos int
+	recheck bool   // Flush saw another epoch or history: check before the next read
 	errs    uint64 // read errors so far
 	err     error  // the last one
 	closed  bool
 }
 
+// recentIDs is how many delivered event ids a reader remembers for Flush.
+const recentIDs = 4096
+
 func newReader(b *Backend, p int) *reader {
-	r := &reader{b: b, p: p, key: b.keyStream(p)}
+	r := &reader{b: b, p: p, key: b.keyStream(p), recent: make(map[string]int, recentIDs), ring: make([]string, recentIDs)}
 	r.cond = sync.NewCond(&r.mu)
 	return r
+}
+
+// remember notes that the event with id was handed over (or skipped by a
+// resync). Caller holds r.mu.
+func (r *reader) remember(id string) {
+	if id == "" {
+		return
+	}
+	if old := r.ring[r.ringPos]; old != "" {
+		delete(r.recent, old)
+	}
+	r.ring[r.ringPos] = id
+	r.recent[id] = r.ringPos
+	r.ringPos = (r.ringPos + 1) % recentIDs
 }
 
 // check reads the partition's epoch, sequence number and last entry id.
@@ -68,23 +91,28 @@ func (r *reader) check() error {
 	if err != nil {
 		return err
 	}
-	if len(out) < 3 {
+	if len(out) < 4 {
 		return errShortReply
 	}
 	ep, _ := out[0].(string)
 	s, _ := out[1].(string)
 	id, _ := out[2].(string)
+	last, _ := out[3].(string)
 	seq, _ := strconv.ParseInt(s, 10, 64)
 	resync := false
 	r.mu.Lock()
 	switch {
 	case r.epoch == "":
-		r.epoch, r.seq, r.lastID = ep, seq, id
+		r.epoch, r.seq, r.lastID, r.chain = ep, seq, id, last
+		r.remember(last)
 	case ep != r.epoch: // Redis lost its data: read the new stream from its start
-		r.epoch, r.seq, r.lastID = ep, 0, "0-0"
+		r.epoch, r.seq, r.lastID, r.chain = ep, 0, "0-0", ""
 		resync = true
-	case seq < r.seq || compareIDs(id, r.lastID) < 0: // a failover lost events
-		r.seq, r.lastID = seq, id
+	case compareIDs(id, r.lastID) < 0 || (id == r.lastID && last != r.chain):
+		// a failover replaced the history this reader was reading: go on
+		// from the end of the new one
+		r.seq, r.lastID, r.chain = seq, id, last
+		r.remember(last)
 		resync = true
 	}
 	r.recheck = false
@@ -195,36 +223,39 @@ func (r *reader) fail(err error) {
 	r.mu.Unlock()
 }
 
-// deliver hands the events of msgs to the hubs in order, skipping any it
-// has already delivered and sending resync markers before one that follows
-// a gap.
+// deliver hands the events of msgs to the hubs in order, sending resync
+// markers before one whose predecessor is not the last event handed over (a
+// gap: the stream was trimmed past it, or a failover replaced the history).
 func (r *reader) deliver(msgs []redis.XMessage) {
 	b := r.b
 	for _, m := range msgs {
 		payload, _ := m.Values["e"].(string)
-		f := strings.SplitN(payload, "\n", 9)
-		seq := int64(-1)
-		if len(f) == 9 {
-			seq, _ = strconv.ParseInt(f[0], 10, 64)
-		}
-		r.mu.Lock()
-		last := r.seq
-		r.mu.Unlock()
-		if seq < 0 || seq <= last {
-			r.advance(last, m.ID)
+		f := strings.SplitN(payload, "\n", 10)
+		if len(f) != 10 {
+			r.advance(-1, m.ID) // not ours: step over it
 			continue
 		}
-		if seq > last+1 {
+		seq, _ := strconv.ParseInt(f[0], 10, 64)
+		r.mu.Lock()
+		chain := r.chain
+		r.mu.Unlock()
+		if f[1] != chain {
 			b.resync(r.p)
 		}
-		b.publish(f)
+		b.publish(f[2:])
 		r.advance(seq, m.ID)
 	}
 }
 
+// advance records that the entry id was handled: an event with sequence
+// number seq, or (seq < 0) an entry that is not an event.
 func (r *reader) advance(seq int64, id string) {
 	r.mu.Lock()
-	r.seq, r.lastID = seq, id
+	r.lastID = id
+	if seq >= 0 {
+		r.seq, r.chain = seq, id
+		r.remember(id)
+	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
 }
@@ -237,22 +268,29 @@ func (r *reader) wake() {
 	r.mu.Unlock()
 }
 
-// waitFor returns once the reader has handed over the event with sequence
-// number seq of epoch, or with the reader's next error.
-func (r *reader) waitFor(epoch string, seq int64) error {
+// waitFor returns once the reader has handed over the event head (with
+// sequence number seq) of epoch, or passed it, or with the reader's next
+// error.
+func (r *reader) waitFor(epoch, head string, seq int64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	errs := r.errs
+	asked := false
 	for {
+		_, known := r.recent[head]
 		switch {
 		case r.closed:
 			return presence.ErrClosed
-		case epoch == "" || (r.epoch == epoch && r.seq >= seq):
+		case epoch == "" || head == "":
+			return nil
+		case r.epoch == epoch && (known || r.seq > seq+recentIDs):
 			return nil
 		case r.errs != errs:
 			return redisError(r.err)
-		case r.epoch != epoch:
-			r.recheck = true
+		case !asked && (r.epoch != epoch || compareIDs(head, r.lastID) <= 0):
+			// another epoch, or an event at or before the read position
+			// that was never handed over: another history. Check.
+			r.recheck, asked = true, true
 		}
 		r.cond.Wait()
 	}
@@ -261,7 +299,8 @@ func (r *reader) waitFor(epoch string, seq int64) error {
 // Flush returns once every event of the calls that returned before it was
 // called (on any instance) is in this instance's subscription buffers, or
 // with an error wrapping ErrUnavailable when Redis cannot be read. It reads
-// each partition's sequence number and waits for the readers to pass it.
+// each partition's sequence number from its master and waits for the
+// readers to pass it.
 func (b *Backend) Flush() error {
 	if err := b.isClosed(); err != nil {
 		return err
@@ -270,20 +309,25 @@ func (b *Backend) Flush() error {
 }
 
 func (b *Backend) flush() error {
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(b.bases))
+	now := b.clock.Now()
+	calls := make([]call, len(b.bases))
 	for p := range b.bases {
-		cmds[p] = pipe.HMGet(b.ctx, b.keyMeta(p), "epoch", "seq")
+		calls[p] = call{scriptPosition, p, b.common(now)}
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil {
-		return b.failed(err)
+	out, err := b.run(calls)
+	if err != nil {
+		return err
 	}
-	for p, c := range cmds {
-		v := c.Val()
+	for p, o := range out {
+		v, _ := o.([]any)
+		if len(v) < 3 {
+			return redisError(errShortReply)
+		}
 		ep, _ := v[0].(string)
 		s, _ := v[1].(string)
+		head, _ := v[2].(string)
 		seq, _ := strconv.ParseInt(s, 10, 64)
-		if err := b.readers[p].waitFor(ep, seq); err != nil {
+		if err := b.readers[p].waitFor(ep, head, seq); err != nil {
 			return err
 		}
 	}
@@ -295,24 +339,24 @@ var actions = map[string]presence.Action{
 	"s": presence.StateChange, "i": presence.Interval,
 }
 
-// publish decodes one event (seq, action, channel, uuid, occupancy, time,
+// publish decodes one event (action, channel, uuid, occupancy, time,
 // timetoken, groups, data) and hands it to the hubs.
 func (b *Backend) publish(f []string) {
 	if !b.allHub.Active() && !b.namedHub.Active() {
 		return
 	}
-	occ, _ := strconv.Atoi(f[4])
-	ns, _ := strconv.ParseInt(f[5], 10, 64)
-	tt, _ := strconv.ParseInt(f[6], 10, 64)
+	occ, _ := strconv.Atoi(f[3])
+	ns, _ := strconv.ParseInt(f[4], 10, 64)
+	tt, _ := strconv.ParseInt(f[5], 10, 64)
 	ev := presence.Event{
-		Action:    actions[f[1]],
-		Channel:   f[2],
-		UUID:      f[3],
+		Action:    actions[f[0]],
+		Channel:   f[1],
+		UUID:      f[2],
 		Occupancy: occ,
 		Time:      time.Unix(0, ns),
 		Timetoken: tt,
 	}
-	data := f[8]
+	data := f[7]
 	switch ev.Action {
 	case presence.Join, presence.StateChange:
 		if data != "" {
@@ -335,8 +379,8 @@ func (b *Backend) publish(f []string) {
 	b.allHub.Publish(ev, nil)
 	if b.namedHub.Active() {
 		var groups []string
-		if f[7] != "" {
-			groups = strings.Split(f[7], ",")
+		if f[6] != "" {
+			groups = strings.Split(f[6], ",")
 		}
 		b.namedHub.Publish(ev, groups)
 	}

@@ -33,7 +33,8 @@ func startSentinel(t *testing.T, masterPort int) *redisServer {
 // TestSentinel runs three instances through Sentinel (a master, a replica,
 // one Sentinel), has Sentinel fail the master over, and checks that no
 // event is delivered twice and that every instance delivers the same
-// events. Opt in with PRESENCE_REDIS_CLUSTER=1.
+// events, or resync markers where the failover lost writes. Opt in with
+// PRESENCE_REDIS_CLUSTER=1.
 func TestSentinel(t *testing.T) {
 	if os.Getenv("PRESENCE_REDIS_CLUSTER") == "" {
 		t.Skip("set PRESENCE_REDIS_CLUSTER=1 to run the Sentinel failover test")
@@ -56,7 +57,9 @@ func TestSentinel(t *testing.T) {
 	})
 
 	clk := mockClock()
-	cfg := Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)}
+	// no outage grace: the test jumps the clock a minute at once right after
+	// a failover (the grace has its own test, TestOutageGrace)
+	cfg := Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), OutageGrace: -1}
 	var bs []*Backend
 	var subs []*presence.Subscription
 	for range 3 {
@@ -101,58 +104,14 @@ func TestSentinel(t *testing.T) {
 		u := fmt.Sprintf("u%04d", i)
 		retry(t, func() error { return bs[2].Leave(u, []string{fmt.Sprintf("c%02d", i%10)}, nil) })
 	}
-	// every instance that saw the failover sets the outage grace (10 s from
-	// now) with its first call after it: let them do so before the clock jumps
 	drainAll()
-	for _, b := range bs {
-		retry(t, b.Sweep)
-	}
 	clk.Add(time.Minute)
 	for _, b := range bs {
 		retry(t, b.Sweep)
 	}
 	drainAll()
 
-	resyncs, joins := 0, 0
-	want := ""
-	for i := range bs {
-		present := map[string]bool{}
-		var seq []string
-		for _, ev := range delivered[i] {
-			if IsResync(ev) {
-				resyncs++
-				continue
-			}
-			key := ev.Channel + "/" + ev.UUID
-			switch ev.Action {
-			case presence.Join:
-				if present[key] {
-					t.Fatalf("instance %d: join of %s twice", i, key)
-				}
-				present[key] = true
-				if i == 0 {
-					joins++
-				}
-			case presence.Leave, presence.Timeout:
-				if !present[key] {
-					t.Fatalf("instance %d: %s of %s, not present", i, ev.Action, key)
-				}
-				delete(present, key)
-			}
-			seq = append(seq, fmt.Sprintf("%s %s %s %d", ev.Action, ev.Channel, ev.UUID, ev.Timetoken))
-		}
-		got := strings.Join(seq, "\n")
-		if i == 0 {
-			want = got
-		} else if got != want {
-			t.Fatalf("instance %d delivered other events than instance 0", i)
-		}
-	}
-	t.Logf("Sentinel failover: %d events per instance, %d joins, %d resync markers", len(delivered[0]), joins, resyncs)
-	if resyncs == 0 && joins != 600 {
-		t.Fatalf("%d joins, want 600", joins)
-	}
-	if resyncs == 0 && len(delivered[0]) != 1200 {
-		t.Fatalf("%d events, want 600 joins, 50 leaves and 550 timeouts", len(delivered[0]))
-	}
+	resyncs := checkFailover(t, bs, delivered[:], 1200)
+	t.Logf("Sentinel failover: %d, %d and %d events delivered by the instances, %d resync markers (there are some when writes the old master took after the promotion were lost: Sentinel's failover is not coordinated)",
+		len(delivered[0]), len(delivered[1]), len(delivered[2]), resyncs)
 }

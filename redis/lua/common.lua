@@ -31,12 +31,14 @@ local A = 9                        -- the script's own arguments start here
 local hold = tonumber(redis.call('HGET', K_META, 'hold') or '0') or 0
 local function alive(dl) return dl > now or now < hold end
 
--- Timetoken and sequence: loaded on the first event, written back by finish.
-local th, tl, seq
+-- Timetoken, sequence number and the id of the last event (each event
+-- names its predecessor, so a reader notices a gap or a history that a
+-- failover replaced): loaded on the first event, written back by finish.
+local th, tl, seq, prev
 local function stamp()
   if not th then
-    local v = redis.call('HMGET', K_META, 'th', 'tl', 'seq', 'epoch')
-    th, tl, seq = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0
+    local v = redis.call('HMGET', K_META, 'th', 'tl', 'seq', 'epoch', 'last')
+    th, tl, seq, prev = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, v[5] or ''
     if not v[4] then
       local t = redis.call('TIME')
       redis.call('HSET', K_META, 'epoch', t[1] .. '.' .. t[2])
@@ -49,16 +51,17 @@ local function stamp()
   return string.format('%d%07d', h, l)
 end
 local function finish()
-  if th then redis.call('HSET', K_META, 'th', th, 'tl', tl, 'seq', seq) end
+  if th then redis.call('HSET', K_META, 'th', th, 'tl', tl, 'seq', seq, 'last', prev) end
 end
 
--- emit appends one event: seq, action, channel, uuid, occupancy, time,
--- timetoken, the groups containing the channel now, data.
+-- emit appends one event: seq, the previous event's id, action, channel,
+-- uuid, occupancy, time, timetoken, the groups containing the channel now,
+-- data.
 local function emit(action, c, u, occ, data)
   local tt = stamp()
   local g = redis.call('SMEMBERS', kCG(c))
-  local payload = table.concat({ seq, action, c, u, occ, nowns, tt, table.concat(g, ','), data }, '\n')
-  redis.call('XADD', K_EV, 'MAXLEN', '~', maxlen, '*', 'e', payload)
+  local payload = table.concat({ seq, prev, action, c, u, occ, nowns, tt, table.concat(g, ','), data }, '\n')
+  prev = redis.call('XADD', K_EV, 'MAXLEN', '~', maxlen, '*', 'e', payload)
 end
 
 -- jslen is the length of s as a JSON string (encoding/json's escaping).
