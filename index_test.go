@@ -68,3 +68,50 @@ func TestMemberIndex(t *testing.T) {
 		})
 	})
 }
+
+// TestUUIDEntry checks a uuid's channel list (four in place, the rest in
+// more) against a plain set through adds and drops.
+func TestUUIDEntry(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		chans := make([]*channel, 12)
+		for i := range chans {
+			chans[i] = &channel{name: fmt.Sprint("c", i)}
+		}
+		var u uuidEntry
+		want := map[string]bool{}
+		t.Repeat(map[string]func(*rapid.T){
+			"add": func(t *rapid.T) {
+				ch := rapid.SampledFrom(chans).Draw(t, "ch")
+				if want[ch.name] {
+					t.Skip("present")
+				}
+				u.add(ch)
+				want[ch.name] = true
+			},
+			"drop": func(t *rapid.T) {
+				ch := rapid.SampledFrom(chans).Draw(t, "ch")
+				if !want[ch.name] {
+					t.Skip("absent")
+				}
+				delete(want, ch.name)
+				if empty := u.drop(ch); empty != (len(want) == 0) {
+					t.Fatalf("drop reported empty %v with %d left", empty, len(want))
+				}
+			},
+			"": func(t *rapid.T) {
+				got := u.appendNames(nil)
+				if len(got) != len(want) || u.len() != len(want) {
+					t.Fatalf("names %q (len %d), want %d", got, u.len(), len(want))
+				}
+				for _, n := range got {
+					if !want[n] {
+						t.Fatalf("names %q: %s not added", got, n)
+					}
+				}
+				if len(want) <= len(u.inline) && u.more != nil {
+					t.Fatalf("%d channels but an overflow list", len(want))
+				}
+			},
+		})
+	})
+}

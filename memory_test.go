@@ -27,6 +27,13 @@ func TestChurnLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	// A first small churn lets the runtime start the threads a parallel
+	// sweep uses, so that its own allocations are in the baseline.
+	for i := range 1000 {
+		e.Heartbeat(HeartbeatRequest{UUID: fmt.Sprint("warm-", i), Channels: []string{fmt.Sprint("warm-", i%64)}})
+	}
+	clk.now = clk.now.Add(e.cfg.DefaultTimeout)
+	e.Sweep()
 	empty := heapAlloc()
 	sub, _ := e.Subscribe(SubscribeOptions{All: true, Buffer: 16})
 	const n = 100_000
@@ -80,12 +87,14 @@ func TestChurnLeavesNothing(t *testing.T) {
 		t.Fatalf("groups keep entries: %d groups, %d channels", len(e.groups.byName), len(e.groups.ofChannel))
 	}
 	// Everything that grew was given back: the heap is within 5% of the
-	// empty engine's.
+	// empty engine's, plus 8 KiB for what the runtime keeps that is not the
+	// engine's (an OS thread's M started meanwhile, encoding/json's type
+	// cache): the figure comes from the comparison benchmark.
 	if raceEnabled {
 		return // the race detector's own allocations blur a 5% comparison
 	}
 	after := heapAlloc()
-	if size, left := empty-sub0, int64(after)-int64(empty); left > int64(size)/20 {
+	if size, left := empty-sub0, int64(after)-int64(empty); left > int64(size)/20+8<<10 {
 		t.Fatalf("%d bytes left behind by the churn; the empty engine takes %d", left, size)
 	} else {
 		t.Logf("empty engine %d bytes; left behind after the churn: %d", size, left)

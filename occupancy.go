@@ -68,10 +68,82 @@ func (cs *chanShard) init(e *Engine) {
 	cs.nextDue.Store(math.MaxInt64)
 }
 
-// uuidEntry is a present uuid and the channels it is on.
+// uuidEntry is a present uuid and the channels it is on: the first four
+// in place (most users are on a few channels: no allocation, no slice
+// header), the rest in more. The list is dense: inline fills first, nil
+// ends it.
 type uuidEntry struct {
-	name  string
-	chans []*channel
+	name   string
+	inline [4]*channel
+	more   *[]*channel
+}
+
+// add appends ch to the entry's channels.
+func (u *uuidEntry) add(ch *channel) {
+	for i := range u.inline {
+		if u.inline[i] == nil {
+			u.inline[i] = ch
+			return
+		}
+	}
+	if u.more == nil {
+		u.more = new([]*channel)
+	}
+	*u.more = append(*u.more, ch)
+}
+
+// drop removes ch, moving the last channel into its place, and reports
+// whether the entry has no channel left.
+func (u *uuidEntry) drop(ch *channel) (empty bool) {
+	at := func(i int) **channel {
+		if i < len(u.inline) {
+			return &u.inline[i]
+		}
+		return &(*u.more)[i-len(u.inline)]
+	}
+	n := u.len()
+	for i := range n {
+		if p := at(i); *p == ch {
+			last := at(n - 1)
+			*p, *last = *last, nil
+			break
+		}
+	}
+	if u.more != nil {
+		if l := *u.more; len(l) > 0 && l[len(l)-1] == nil {
+			if *u.more = l[:len(l)-1]; len(*u.more) == 0 {
+				u.more = nil
+			}
+		}
+	}
+	return u.inline[0] == nil
+}
+
+func (u *uuidEntry) len() int {
+	if u.more != nil {
+		return len(u.inline) + len(*u.more)
+	}
+	n := 0
+	for n < len(u.inline) && u.inline[n] != nil {
+		n++
+	}
+	return n
+}
+
+// appendNames appends the names of the entry's channels to dst.
+func (u *uuidEntry) appendNames(dst []string) []string {
+	for _, ch := range u.inline {
+		if ch == nil {
+			return dst
+		}
+		dst = append(dst, ch.name) // names never change: no channel lock needed
+	}
+	if u.more != nil {
+		for _, ch := range *u.more {
+			dst = append(dst, ch.name)
+		}
+	}
+	return dst
 }
 
 // uuidShard owns the uuids whose name hashes to it: a dense slice of
@@ -94,25 +166,26 @@ func (e *Engine) chanShard(name string) *chanShard {
 
 func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-// channels returns the channels uuid is on. Caller holds us.mu.
-func (us *uuidShard) channels(tag uint32, uuid string) []*channel {
+// appendChannels appends the names of the channels uuid is on to dst.
+// Caller holds us.mu.
+func (us *uuidShard) appendChannels(dst []string, tag uint32, uuid string) []string {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		return us.entries[pos].chans
+		return us.entries[pos].appendNames(dst)
 	}
-	return nil
+	return dst
 }
 
 // addChannel records that uuid is now on ch. Caller holds us.mu.
 func (us *uuidShard) addChannel(tag uint32, uuid string, ch *channel) {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		us.entries[pos].chans = append(us.entries[pos].chans, ch)
+		us.entries[pos].add(ch)
 		return
 	}
 	pos := len(us.entries)
 	if pos == cap(us.entries) { // grow by a quarter: entries are a fifth of the memory
 		us.entries = append(make([]uuidEntry, 0, pos+max(8, pos/4)), us.entries...)
 	}
-	us.entries = append(us.entries, uuidEntry{name: uuid, chans: []*channel{ch}})
+	us.entries = append(us.entries, uuidEntry{name: uuid, inline: [4]*channel{ch}})
 	us.index.insert(tag, pos)
 }
 
@@ -123,14 +196,7 @@ func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, ch *channel
 	if pos < 0 {
 		return
 	}
-	ent := &us.entries[pos]
-	i := slices.Index(ent.chans, ch)
-	if i < 0 {
-		return
-	}
-	last := len(ent.chans) - 1
-	ent.chans[i], ent.chans[last] = ent.chans[last], nil
-	if ent.chans = ent.chans[:last]; last > 0 {
+	if !us.entries[pos].drop(ch) {
 		return
 	}
 	us.index.delete(slot)
@@ -480,12 +546,7 @@ func (e *Engine) whereNow(uuid string) []string {
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	chans := us.channels(uint32(h>>32), uuid)
-	out := make([]string, len(chans))
-	for i, ch := range chans {
-		out[i] = ch.name // names never change: no channel lock needed
-	}
-	return out
+	return us.appendChannels([]string{}, uint32(h>>32), uuid)
 }
 
 // occupancy returns the member count of channel c without taking a lock:
