@@ -130,6 +130,20 @@ func BenchmarkHereNow(b *testing.B) {
 					}
 				}
 			})
+			// The engine's allocation-free listing, AppendOccupants, into
+			// a slice reused across calls.
+			b.Run("impl=engine-append", func(b *testing.B) {
+				e := filled(NameEngine).(*Engine).E
+				ch := w.Channels[size.c]
+				var buf []string
+				b.ReportAllocs()
+				for b.Loop() {
+					var err error
+					if buf, err = e.AppendOccupants(buf[:0], ch); err != nil || len(buf) != size.n {
+						b.Fatalf("AppendOccupants listed %d uuids (%v), want %d", len(buf), err, size.n)
+					}
+				}
+			})
 		})
 	}
 }

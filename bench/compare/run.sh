@@ -66,7 +66,7 @@ for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
 done
 rm -f "$OUT/commands.txt"
 
-case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock" ;; esac
+case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock engine-append" ;; esac
 for round in $(seq "$ROUNDS"); do
 	for impl in centrifuge-presence engine centrifuge-map floor; do
 		bench Join "" "$impl" 200000x 2
@@ -74,6 +74,10 @@ for round in $(seq "$ROUNDS"); do
 		bench Churn "" "$impl" 200000x 2
 		bench HereNow "^members=100\$/" "$impl" 200000x 2
 		bench HereNow "^members=hot\$/" "$impl" 1000x 2
+		if [[ $impl == engine ]]; then
+			bench HereNow "^members=100\$/" engine-append 200000x 2
+			bench HereNow "^members=hot\$/" engine-append 1000x 2
+		fi
 		if [[ $impl == centrifuge-presence ]]; then
 			bench Occupancy "" "$impl" 300x 1,2 # O(n): milliseconds a call
 		else

@@ -137,6 +137,9 @@ func printReport(out io.Writer, rep *Report) {
 		fmt.Fprintf(tw, "%s\t%d\t%.1f\t\n", a, rep.Events[a], float64(rep.Events[a])/rep.Simulated.Minutes())
 	}
 	tw.Flush()
+	if rep.Events["interval"] > 0 {
+		fmt.Fprintln(out, "(a channel above AnnounceMax members announces its joins, leaves and timeouts in its interval events, not one by one)")
+	}
 	if rep.SlowSubscribers > 0 || rep.SubscriptionErr != nil {
 		fmt.Fprintf(out, "WARNING: %d subscription(s) closed as slow consumers (%v): event counts are incomplete\n", rep.SlowSubscribers, rep.SubscriptionErr)
 	} else {

@@ -97,6 +97,8 @@ func main() {
 	ratio("leave+join churn vs centrifuge-presence", "BenchmarkChurn"+eng, 2, "BenchmarkChurn"+cp, 2, "ns/op", 0.8, false)
 	ratio("here_now 10,000 members vs centrifuge-presence", "BenchmarkHereNow/members=hot"+eng, 2, "BenchmarkHereNow/members=hot"+cp, 2, "ns/op", 0.3, false)
 	value("here_now 100 members (ns)", "BenchmarkHereNow/members=100"+eng, 2, "ns/op", 2500)
+	ratio("here_now 10,000 members, AppendOccupants, vs centrifuge-presence", "BenchmarkHereNow/members=hot/impl=engine-append", 2, "BenchmarkHereNow/members=hot"+cp, 2, "ns/op", 0.3, false)
+	value("here_now 100 members, AppendOccupants (ns)", "BenchmarkHereNow/members=100/impl=engine-append", 2, "ns/op", 2500)
 	value("occupancy 10,000 members allocs/op", "BenchmarkOccupancy"+eng, 1, "allocs/op", 0)
 	ratio("occupancy, 2 cores vs 1 (ns/op, parallel)", "BenchmarkOccupancy"+eng, 2, "BenchmarkOccupancy"+eng, 1, "ns/op", 1.0, false)
 	value("heap per membership at 1M (B)", "BenchmarkHeap"+eng, 2, "heap-B/membership", 100)
@@ -195,6 +197,17 @@ func printPeers(med func(name string, procs int, unit string) (float64, bool)) {
 	row("leave + join churn (ns/op)", "BenchmarkChurn", 2, "ns/op", 1, "")
 	row("here_now, 10,000 members (us/op)", "BenchmarkHereNow/members=hot", 2, "ns/op", 1e-3, "")
 	row("here_now, 100 members (ns/op)", "BenchmarkHereNow/members=100", 2, "ns/op", 1, "")
+	fmt.Printf("| engine's AppendOccupants, 10,000 / 100 members (ns/op) |")
+	a, okA := med("BenchmarkHereNow/members=hot/impl=engine-append", 2, "ns/op")
+	b, okB := med("BenchmarkHereNow/members=100/impl=engine-append", 2, "ns/op")
+	for _, im := range impls {
+		if im != "engine" || !okA || !okB {
+			fmt.Printf(" |")
+			continue
+		}
+		fmt.Printf(" %s / %s |", num(a), num(b))
+	}
+	fmt.Println()
 	row("occupancy, 10,000 members, 1 goroutine (ns/op)", "BenchmarkOccupancy", 1, "ns/op", 1, "")
 	row("occupancy, 10,000 members, 2 goroutines (ns/op)", "BenchmarkOccupancy", 2, "ns/op", 1, "")
 	row("occupancy allocs/op", "BenchmarkOccupancy", 1, "allocs/op", 1, "")
