@@ -30,8 +30,8 @@
 // until the events of earlier calls are in the subscriptions' buffers. When
 // Redis lost events (a restart without persistence, detected by a per
 // partition epoch; a failover that lost writes or a reader too far behind,
-// detected by per partition sequence numbers), subscriptions receive a
-// resync marker (IsResync) instead of a silent gap.
+// detected because each event names its predecessor), subscriptions receive
+// a resync marker (IsResync) instead of a silent gap.
 //
 // # Failures
 //

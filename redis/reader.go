@@ -1,13 +1,13 @@
 // reader.go holds the stream readers: one goroutine per partition that
 // reads the partition's event stream (XREAD, resuming from its last entry id
 // after any error) and hands each event once, in stream order, to the local
-// subscriptions through the core's presence.Hub. Every event carries the
-// partition's sequence number and every partition an epoch, so a reader
-// notices when Redis lost events (a restart without persistence, a failover
-// that lost writes, a stream trimmed past an entry it had not read) and
-// sends resync markers instead of leaving a silent gap. Each event also names
-// the stream id of its predecessor, so a reader notices when a failover
-// replaced the history it was reading with another one.
+// subscriptions through the core's presence.Hub. Every partition has an
+// epoch and every event names the stream id of its predecessor, so a reader
+// notices when Redis lost events (a restart without persistence: another
+// epoch; a failover that lost writes, or a stream trimmed past an entry it
+// had not read: an event that does not follow the last one it handed over)
+// and sends resync markers instead of leaving a silent gap. Sequence numbers
+// count the events, for Stats and Flush.
 //
 // Lock order: reader.mu, then Backend.subsMu; the hubs' locks are taken
 // with neither held.
