@@ -1,6 +1,7 @@
 package presenceredis
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -182,5 +183,46 @@ func TestOnError(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("OnError not called after Redis went away")
+	}
+}
+
+// TestReplacedHistory: when the partition's history is replaced by an older
+// copy (a failover to a replica that had not received the last writes), an
+// instance that had delivered the lost events sends a resync marker before
+// the events of the new history, instead of a stream that no longer replays.
+func TestReplacedHistory(t *testing.T) {
+	ctx := context.Background()
+	clk := mockClock()
+	c := newClient(t, sharedRedis(t))
+	b := newBackend(t, c, Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
+	s := subAll(t, b, 100)
+	hb := func(u string) {
+		t.Helper()
+		if err := b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}, Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		flush(t, b)
+	}
+	hb("u1")
+	keys := []string{b.bases[0] + ":ev", b.bases[0] + ":meta"}
+	snap := map[string]string{}
+	for _, k := range keys {
+		v, err := c.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap[k] = v
+	}
+	hb("u2") // to be lost
+	for _, k := range keys {
+		if err := c.RestoreReplace(ctx, k, 0, snap[k]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb("u3")
+	evs := buffered(s)
+	got := render(evs)
+	if len(evs) != 4 || !IsResync(evs[2]) || got[0] != "join c u1 1" || got[1] != "join c u2 2" || evs[3].UUID != "u3" {
+		t.Fatalf("events %q, want the joins of u1 and u2, a resync marker, then u3's join", got)
 	}
 }
