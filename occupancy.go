@@ -170,7 +170,8 @@ func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 // Caller holds us.mu.
 func (us *uuidShard) appendChannels(dst []string, tag uint32, uuid string) []string {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		return us.entries[pos].appendNames(dst)
+		ent := &us.entries[pos]
+		return ent.appendNames(slices.Grow(dst, ent.len()))
 	}
 	return dst
 }
