@@ -11,6 +11,8 @@ import (
 	"container/heap"
 	"encoding/json"
 	"time"
+
+	"github.com/presencekit/presence/internal/rules"
 )
 
 // maxDeltaBytes is the JSON size of an interval's deltas above which they
@@ -33,7 +35,7 @@ func (iv *intervalState) record(a Action, uuid string, keep bool) {
 		return
 	}
 	iv.deltas = append(iv.deltas, Delta{Action: a, UUID: uuid})
-	iv.size += jsonStringLen(uuid) + 1
+	iv.size += rules.JSONStringLen(uuid) + 1
 	if iv.size > maxDeltaBytes {
 		iv.refresh, iv.deltas = true, nil
 	}
@@ -109,7 +111,7 @@ func (e *Engine) emitInterval(cs *chanShard, ch *channel, now nowTick) {
 	iv := ch.iv
 	ev := Event{Action: Interval, Channel: ch.name, Occupancy: len(ch.members)}
 	if e.cfg.Deltas {
-		if iv.refresh || deltaJSONSize(iv.deltas) > maxDeltaBytes {
+		if iv.refresh || DeltasJSONSize(iv.deltas) > maxDeltaBytes {
 			ev.HereNowRefresh = true
 		} else if len(iv.deltas) > 0 {
 			ev.Deltas = iv.deltas
@@ -153,15 +155,15 @@ func (e *Engine) timetoken(ns int64) int64 {
 // the Unix epoch.
 func Timetoken(t time.Time) int64 { return t.UnixNano() / 100 }
 
-// deltaJSONSize is the length of the deltas' JSON as PubNub's interval
-// payload carries them: "join":[…],"leave":[…],"timeout":[…], each list
-// present only when non-empty, strings encoded as encoding/json does.
-func deltaJSONSize(ds []Delta) int {
-	var n [3]int
-	var items [3]int
+// DeltasJSONSize is the length of the JSON of an interval event's deltas as
+// PubNub's payload carries them: "join":[…],"leave":[…],"timeout":[…], each
+// list present only when non-empty, strings encoded as encoding/json does.
+// Above 30,000 bytes an interval event carries HereNowRefresh instead.
+func DeltasJSONSize(ds []Delta) int {
+	var n, items [3]int
 	for _, d := range ds {
 		i := int(d.Action - Join)
-		n[i] += jsonStringLen(d.UUID)
+		n[i] += rules.JSONStringLen(d.UUID)
 		items[i]++
 	}
 	size, lists := 0, 0
@@ -176,23 +178,4 @@ func deltaJSONSize(ds []Delta) int {
 		size += lists - 1
 	}
 	return size
-}
-
-// jsonStringLen is the length of s encoded as a JSON string by
-// encoding/json (HTML-safe escaping, U+2028/2029 escaped).
-func jsonStringLen(s string) int {
-	n := 2
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			n += 2
-		case r < 0x20 || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029':
-			n += 6
-		case r == '\n' || r == '\r' || r == '\t':
-			n += 2
-		default:
-			n += len(string(r))
-		}
-	}
-	return n
 }

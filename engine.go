@@ -17,6 +17,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/presencekit/presence/internal/rules"
 )
 
 // Defaults of Config's zero fields.
@@ -189,6 +190,7 @@ type Engine struct {
 	seed  maphash.Seed
 	mask  uint64
 
+	rules  rules.Rules
 	uuids  []uuidShard
 	shards []chanShard
 	groups groupTable
@@ -225,6 +227,16 @@ func New(cfg Config) (*Engine, error) {
 		shards: make([]chanShard, cfg.Shards),
 		hub:    NewHub(cfg.SubscriptionBuffer),
 		done:   make(chan struct{}),
+		rules: rules.Rules{
+			MaxNameBytes:     cfg.MaxNameBytes,
+			MaxNamesPerCall:  cfg.MaxNamesPerCall,
+			MaxStateBytes:    cfg.MaxStateBytes,
+			StrictNames:      cfg.StrictNames,
+			ErrInvalidName:   ErrInvalidName,
+			ErrTooManyNames:  ErrTooManyNames,
+			ErrInvalidState:  ErrInvalidState,
+			ErrStateTooLarge: ErrStateTooLarge,
+		},
 	}
 	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
 	for i := range e.shards {

@@ -6,7 +6,8 @@ package presence
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/presencekit/presence/internal/rules"
 )
 
 // Errors of the engine's life cycle.
@@ -64,17 +65,8 @@ var (
 	ErrSlowConsumer = errors.New("presence: subscription closed: slow consumer")
 )
 
-// inputError is an error that wraps a sentinel and carries its own message,
-// so the text reads `presence: invalid channel "a,b": contains ','` while
-// errors.Is still finds the sentinel.
-type inputError struct {
-	sentinel error
-	msg      string
-}
-
-func (e *inputError) Error() string { return e.msg }
-func (e *inputError) Unwrap() error { return e.sentinel }
-
+// newError returns an error wrapping sentinel with the message
+// "presence: " + the formatted text.
 func newError(sentinel error, format string, args ...any) error {
-	return &inputError{sentinel: sentinel, msg: "presence: " + fmt.Sprintf(format, args...)}
+	return rules.NewError(sentinel, format, args...)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/presencekit/presence/internal/rules"
 )
 
 // Action is the kind of a presence event.
@@ -231,7 +233,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) (*Subscription, error) {
 			s.channels[c] = struct{}{}
 		}
 		for _, g := range opts.Groups {
-			if !contains(s.groups, g) {
+			if !rules.Contains(s.groups, g) {
 				s.groups = append(s.groups, g)
 			}
 		}
@@ -295,7 +297,7 @@ func (h *Hub) Publish(ev Event, groups []string) {
 				}
 				seen = append(seen, s)
 				for _, sg := range s.groups {
-					if contains(groups, sg) {
+					if rules.Contains(groups, sg) {
 						ev.Group = sg
 						break
 					}
@@ -384,15 +386,6 @@ func removeSub(l []*Subscription, s *Subscription) []*Subscription {
 }
 
 func containsSub(l []*Subscription, s *Subscription) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(l []string, s string) bool {
 	for _, x := range l {
 		if x == s {
 			return true

@@ -9,6 +9,8 @@ package presence
 import (
 	"slices"
 	"sync"
+
+	"github.com/presencekit/presence/internal/rules"
 )
 
 type group struct {
@@ -44,7 +46,7 @@ func (e *Engine) checkGroupEdit(g string, channels []string) error {
 			return err
 		}
 	}
-	if n := distinct(channels); n > e.cfg.MaxGroupEdit {
+	if n := rules.Distinct(channels); n > e.cfg.MaxGroupEdit {
 		return newError(ErrTooManyChannels, "too many channels: %d in one edit of group %q, at most %d", n, g, e.cfg.MaxGroupEdit)
 	}
 	return nil
@@ -71,7 +73,7 @@ func (e *Engine) AddChannels(g string, channels []string) error {
 	}
 	added := 0
 	for i, c := range channels {
-		if (grp == nil || !hasKey(grp.set, c)) && !contains(channels[:i], c) {
+		if (grp == nil || !hasKey(grp.set, c)) && !rules.Contains(channels[:i], c) {
 			added++
 		}
 	}

@@ -305,9 +305,9 @@ func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline i
 
 func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, deadline int64, st stateArg) {
 	cs.moveDeadline(ch, pos, deadline)
-	if st.set && ch.states[uuid] != st.val {
-		ch.setState(uuid, st.val)
-		cs.e.stateChange(ch, uuid, st.val, now)
+	if st.Set && ch.states[uuid] != st.Val {
+		ch.setState(uuid, st.Val)
+		cs.e.stateChange(ch, uuid, st.Val, now)
 	}
 }
 
@@ -326,10 +326,10 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 			ch = cs.remove(us, ch, pos, tag, Timeout, now) // due but not yet swept
 		}
 	}
-	state := st.val
+	state := st.Val
 	if len(cs.pending) > 0 {
 		if p, ok := cs.pending[pendingKey{c, uuid}]; ok {
-			if !st.set && p.expires > now.ns {
+			if !st.Set && p.expires > now.ns {
 				state = p.val
 			}
 			cs.dropPending(p)
