@@ -23,6 +23,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -97,6 +98,7 @@ type Config struct {
 type Backend struct {
 	client redis.UniversalClient
 	cfg    Config
+	rules  rules.Rules
 	clock  clock.Clock
 	bases  []string
 	ivlUS  int64
@@ -145,6 +147,7 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 	b := &Backend{
 		client:   client,
 		cfg:      cfg,
+		rules:    newRules(cfg.Config),
 		clock:    cfg.Clock,
 		bases:    makeBases(cfg.Prefix, cfg.Partitions),
 		ivlUS:    ceilDiv(int64(cfg.Interval), 1000),
@@ -426,18 +429,18 @@ func (b *Backend) resolve(channels, groups []string) (targets, error) {
 		return targets{}, err
 	}
 	if len(groups) == 0 {
-		if distinct(channels) == len(channels) {
+		if rules.Distinct(channels) == len(channels) {
 			return targets{channels: channels}, nil
 		}
-		return targets{channels: dedup(nil, channels)}, nil
+		return targets{channels: rules.Dedup(nil, channels)}, nil
 	}
 	gc, err := b.groupLists(groups)
 	if err != nil {
 		return targets{}, err
 	}
-	t := targets{channels: dedup(nil, channels), groupChans: gc}
+	t := targets{channels: rules.Dedup(nil, channels), groupChans: gc}
 	for _, l := range gc {
-		t.channels = dedup(t.channels, l)
+		t.channels = rules.Dedup(t.channels, l)
 	}
 	return t, nil
 }
@@ -568,8 +571,8 @@ func (b *Backend) heartbeatArgs(req presence.HeartbeatRequest, now time.Time, ar
 		args[p] = append(args[p], req.UUID, deadline, len(idx[j]))
 		for _, i := range idx[j] {
 			has, val := "0", ""
-			if states != nil && states[i].set {
-				has, val = "1", states[i].val
+			if states != nil && states[i].Set {
+				has, val = "1", states[i].Val
 			}
 			args[p] = append(args[p], t.channels[i], has, val)
 		}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,18 +21,10 @@ import (
 // go-redis error.
 var ErrUnavailable = errors.New("presence: redis unavailable")
 
-// inputError wraps a core sentinel with its own message, so the text reads
+// newError wraps a core sentinel with its own message, so the text reads
 // `presence: invalid channel "a,b": contains ','` as with the engine.
-type inputError struct {
-	sentinel error
-	msg      string
-}
-
-func (e *inputError) Error() string { return e.msg }
-func (e *inputError) Unwrap() error { return e.sentinel }
-
 func newError(sentinel error, format string, args ...any) error {
-	return &inputError{sentinel: sentinel, msg: "presence: " + fmt.Sprintf(format, args...)}
+	return rules.NewError(sentinel, format, args...)
 }
 
 // unavailable reports whether err means Redis could not be reached or could

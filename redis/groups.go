@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,7 +25,7 @@ func (b *Backend) checkGroupEdit(g string, channels []string) error {
 			return err
 		}
 	}
-	if n := distinct(channels); n > b.cfg.MaxGroupEdit {
+	if n := rules.Distinct(channels); n > b.cfg.MaxGroupEdit {
 		return newError(presence.ErrTooManyChannels, "too many channels: %d in one edit of group %q, at most %d", n, g, b.cfg.MaxGroupEdit)
 	}
 	return nil

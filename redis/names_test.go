@@ -8,10 +8,10 @@ import (
 	"github.com/presencekit/presence"
 )
 
-// The naming rules and the canonical JSON are copies of the core's; these
-// differential fuzz targets keep them equal: the same input must give the
-// same error message (or the same canonical state) from the engine and from
-// the backend. They need no Redis.
+// The naming rules and the canonical JSON are the core's (internal/rules);
+// these differential fuzz targets check the backend applies them with the
+// same limits: the same input must give the same error message (or the same
+// canonical state) from the engine and from the backend. They need no Redis.
 
 func pair(t testing.TB, strict bool) (*presence.Engine, *Backend) {
 	cfg := Config{Config: presence.Config{SweepInterval: -1, StrictNames: strict, MaxStateBytes: 256}}
@@ -24,7 +24,7 @@ func pair(t testing.TB, strict bool) (*presence.Engine, *Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, &Backend{cfg: cfg}
+	return e, &Backend{cfg: cfg, rules: newRules(cfg.Config)}
 }
 
 func errText(err error) string {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -371,7 +372,7 @@ func (b *Backend) publish(f []string) {
 					ev.Deltas = append(ev.Deltas, presence.Delta{Action: actions[d[:1]], UUID: d[1:]})
 				}
 			}
-			if deltaJSONSize(ev.Deltas) > 30000 {
+			if presence.DeltasJSONSize(ev.Deltas) > 30000 {
 				ev.Deltas, ev.HereNowRefresh = nil, true
 			}
 		}
@@ -404,12 +405,12 @@ func (b *Backend) resync(p int) {
 		}
 		live = append(live, e)
 		for _, c := range e.channels {
-			if b.partitionOf(c) == p && !contains(chans, c) {
+			if b.partitionOf(c) == p && !rules.Contains(chans, c) {
 				chans = append(chans, c)
 			}
 		}
 		for _, g := range e.groups {
-			if !contains(groups, g) {
+			if !rules.Contains(groups, g) {
 				groups = append(groups, g)
 			}
 		}
