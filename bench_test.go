@@ -168,16 +168,21 @@ var joinPool = sync1(func() []string {
 	return out
 })
 
-// BenchmarkJoin joins new uuids into a 1M engine, each on one of its
-// channels. When the pool of new uuids runs out they are made to leave,
-// off the clock.
-func BenchmarkJoin(b *testing.B) {
-	e, w := loaded(b, presence.Config{})
+// joinRequests are heartbeats that join the uuids of joinPool, which are
+// not in the workload, each to one of w's channels.
+func joinRequests(w *workload) []presence.HeartbeatRequest {
 	pool := joinPool()
 	reqs := make([]presence.HeartbeatRequest, len(pool))
 	for i, u := range pool {
 		reqs[i] = presence.HeartbeatRequest{UUID: u, Channels: w.channels[i%len(w.channels) : i%len(w.channels)+1]}
 	}
+	return reqs
+}
+
+// heartbeats sends reqs in turn, one per b.Loop iteration; when they run
+// out, all of them leave off the clock and they start over, so a join
+// benchmark only ever measures joins.
+func heartbeats(b *testing.B, e *presence.Engine, reqs []presence.HeartbeatRequest) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -192,6 +197,13 @@ func BenchmarkJoin(b *testing.B) {
 		e.Heartbeat(reqs[i])
 		i++
 	}
+}
+
+// BenchmarkJoin joins new uuids into a 1M engine, each on one of its
+// channels.
+func BenchmarkJoin(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	heartbeats(b, e, joinRequests(w))
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "memberships/s")
 }
 
@@ -392,25 +404,9 @@ func BenchmarkFanout(b *testing.B) {
 				}
 				reqs := w.reqs
 				if op != "heartbeat" {
-					reqs = make([]presence.HeartbeatRequest, len(joinPool()))
-					for i, u := range joinPool() {
-						reqs[i] = presence.HeartbeatRequest{UUID: u, Channels: w.channels[i%len(w.channels) : i%len(w.channels)+1]}
-					}
+					reqs = joinRequests(w)
 				}
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if i == len(reqs) {
-						b.StopTimer()
-						for _, r := range reqs {
-							e.Leave(r.UUID, r.Channels, nil)
-						}
-						i = 0
-						b.StartTimer()
-					}
-					e.Heartbeat(reqs[i])
-					i++
-				}
+				heartbeats(b, e, reqs)
 			})
 		}
 	}
