@@ -218,8 +218,8 @@ func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, ch *channel
 	}
 }
 
-// maps2 copies m into a right-sized map: Go maps never shrink.
-func maps2[K comparable, V any](m map[K]V) map[K]V {
+// sizedCopy copies m into a right-sized map: Go maps never shrink.
+func sizedCopy[K comparable, V any](m map[K]V) map[K]V {
 	n := make(map[K]V, len(m))
 	for k, v := range m {
 		n[k] = v
@@ -404,7 +404,7 @@ func (cs *chanShard) freeChannel(ch *channel) {
 	}
 	cs.freeIdx = append(cs.freeIdx, ch.idx)
 	if cs.peak > 64 && len(cs.byName) < cs.peak/4 {
-		cs.byName = maps2(cs.byName)
+		cs.byName = sizedCopy(cs.byName)
 		cs.peak = len(cs.byName)
 	}
 }
