@@ -8,6 +8,8 @@
 
 package presence
 
+import "slices"
+
 // memberIndex is the index of one channel. The zero value is empty.
 type memberIndex struct {
 	slots []uint64 // 0: empty; else tag<<32 | pos+1
@@ -68,6 +70,32 @@ func (x *memberIndex) put(tag uint32, pos int) {
 		i = x.next(i)
 	}
 	x.slots[i] = uint64(tag)<<32 | uint64(pos+1)
+}
+
+// removeAt removes items[pos], which slot of x indexes, by moving the last
+// item into its place, and returns the shorter slice (reallocated when under
+// a quarter full, nil when empty) and whether an item moved to pos. tagOf
+// gives the tag of the moved item's name.
+func removeAt[T named](x *memberIndex, slot, pos int, items []T, tagOf func(string) uint32) ([]T, bool) {
+	x.delete(slot)
+	last := len(items) - 1
+	moved := pos != last
+	if moved {
+		name := items[last].key()
+		s, _ := find(x, tagOf(name), name, items)
+		x.setPos(s, pos)
+		items[pos] = items[last]
+	}
+	var zero T
+	items[last] = zero
+	x.shrink()
+	switch items = items[:last]; {
+	case last == 0:
+		items = nil
+	case cap(items) > 16 && last < cap(items)/4:
+		items = slices.Clip(slices.Clone(items))
+	}
+	return items, moved
 }
 
 // setPos records that the member in slot now sits at pos.

@@ -39,18 +39,11 @@ func TestMemberIndex(t *testing.T) {
 				if p != pos {
 					t.Fatalf("find(%s) = %d, want %d", u, p, pos)
 				}
-				x.delete(slot)
-				last := len(members) - 1
-				if pos != last {
-					moved := members[last]
-					s, _ := find(&x, tagOf(moved.uuid), moved.uuid, members)
-					x.setPos(s, pos)
-					members[pos] = moved
-					want[moved.uuid] = pos
+				var moved bool
+				if members, moved = removeAt(&x, slot, pos, members, tagOf); moved {
+					want[members[pos].uuid] = pos
 				}
-				members = members[:last]
 				delete(want, u)
-				x.shrink()
 			},
 			"": func(t *rapid.T) {
 				if x.n != len(want) {

@@ -200,22 +200,7 @@ func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, ch *channel
 	if !us.entries[pos].drop(ch) {
 		return
 	}
-	us.index.delete(slot)
-	end := len(us.entries) - 1
-	if pos != end {
-		moved := us.entries[end]
-		s, _ := find(&us.index, e.tag(moved.name), moved.name, us.entries)
-		us.index.setPos(s, pos)
-		us.entries[pos] = moved
-	}
-	us.entries[end] = uuidEntry{}
-	us.entries = us.entries[:end]
-	us.index.shrink()
-	if len(us.entries) == 0 {
-		us.entries = nil
-	} else if cap(us.entries) > 64 && len(us.entries) < cap(us.entries)/4 {
-		us.entries = slices.Clip(slices.Clone(us.entries))
-	}
+	us.entries, _ = removeAt(&us.index, slot, pos, us.entries, e.tag)
 }
 
 // sizedCopy copies m into a right-sized map: Go maps never shrink.
@@ -420,21 +405,13 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 		cs.bucketRemove(m)
 	}
 	slot, _ := find(&ch.index, tag, uuid, ch.members)
-	ch.index.delete(slot)
-	last := len(ch.members) - 1
-	if pos != last {
-		moved := ch.members[last]
-		s, _ := find(&ch.index, e.tag(moved.uuid), moved.uuid, ch.members)
-		ch.index.setPos(s, pos)
-		ch.members[pos] = moved
-		if moved.slot != noSlot {
-			cs.buckets[moved.slot].entries[moved.bpos] = entry(ch.idx, int32(pos))
+	var moved bool
+	if ch.members, moved = removeAt(&ch.index, slot, pos, ch.members, e.tag); moved {
+		if m := &ch.members[pos]; m.slot != noSlot {
+			cs.buckets[m.slot].entries[m.bpos] = entry(ch.idx, int32(pos))
 		}
 	}
-	ch.members[last] = member{}
-	ch.members = ch.members[:last]
-	ch.count.Store(int32(last))
-	ch.index.shrink()
+	ch.count.Store(int32(len(ch.members)))
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
@@ -444,9 +421,6 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	if len(ch.members) == 0 {
 		cs.freeChannel(ch)
 		return nil
-	}
-	if cap(ch.members) > 16 && len(ch.members) < cap(ch.members)/4 {
-		ch.members = slices.Clip(slices.Clone(ch.members))
 	}
 	return ch
 }
