@@ -28,9 +28,10 @@
 // # Time
 //
 // All time comes from Config.Clock (github.com/benbjohnson/clock). A
-// sweeper goroutine expires memberships every Config.SweepInterval; with a
-// mock clock, advance it and call Engine.Sweep, which performs every due
-// expiry and delivers its events before returning.
+// sweeper goroutine expires memberships when they fall due, at most
+// Config.SweepInterval late; with a mock clock, advance it and call
+// Engine.Sweep, which performs every due expiry and delivers its events
+// before returning.
 //
 // # Concurrency
 //

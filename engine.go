@@ -1,7 +1,7 @@
 // engine.go holds Engine, its Config, New, Close, Stats and Sweep, and the
 // public operations, which validate their input, expand channel groups and
 // hand the work to the shards of occupancy.go. It is the only file that starts
-// goroutines: the sweeper, which runs expiry (timeout.go) every SweepInterval,
+// goroutines: the sweeper, which runs expiry (timeout.go) when it falls due,
 // and the workers one sweep spreads the due shards over.
 
 package presence
@@ -9,6 +9,7 @@ package presence
 import (
 	"encoding/json"
 	"hash/maphash"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -89,9 +90,11 @@ type Config struct {
 	// SubscribeOptions.Buffer says otherwise. Zero means 1024.
 	SubscriptionBuffer int
 
-	// SweepInterval is how often the sweeper removes expired memberships and
-	// emits interval events; an expiry is at most this late. A sweep with
-	// nothing due reads one atomic per shard. Zero means 250 ms;
+	// SweepInterval bounds how late the sweeper removes an expired
+	// membership or emits an interval event: it wakes when the earliest of
+	// them falls due, and at least this often, but not more often than every
+	// SweepInterval/8. A sweep with nothing due reads one atomic per shard.
+	// Zero means 250 ms;
 	// negative means no sweeper goroutine: the caller drives expiry with
 	// Engine.Sweep.
 	SweepInterval time.Duration
@@ -247,22 +250,45 @@ func New(cfg Config) (*Engine, error) {
 		e.cache, _ = lru.New[string, cachedHereNow](cfg.HereNowCacheSize)
 	}
 	if cfg.SweepInterval > 0 {
-		ticker := e.clock.Ticker(cfg.SweepInterval)
 		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			defer ticker.Stop()
-			for {
-				select {
-				case <-e.done:
-					return
-				case <-ticker.C:
-					e.sweep(e.clock.Now())
-				}
-			}
-		}()
+		go e.sweeper(cfg.SweepInterval)
 	}
 	return e, nil
+}
+
+// sweeper runs expiry until Close. It sleeps until the earliest time
+// something in a shard falls due, but at most interval (a deadline set
+// while it sleeps is never earlier than MinTimeout from then, which may be
+// below the interval) and at least interval/8, so that deadlines spread
+// over time are swept in batches rather than one wake-up each.
+func (e *Engine) sweeper(interval time.Duration) {
+	defer e.wg.Done()
+	timer := e.clock.Timer(interval)
+	defer timer.Stop()
+	for {
+		select {
+		case <-e.done:
+			return
+		case <-timer.C:
+		}
+		e.sweep(e.clock.Now())
+		next := e.nextDue()
+		wait := interval
+		if next != math.MaxInt64 {
+			wait = time.Duration(next - e.clock.Now().UnixNano())
+		}
+		timer.Reset(max(interval/8, min(wait, interval)))
+	}
+}
+
+// nextDue is the earliest time (ns) anything in any shard may fall due,
+// math.MaxInt64 when nothing will.
+func (e *Engine) nextDue() int64 {
+	next := int64(math.MaxInt64)
+	for i := range e.shards {
+		next = min(next, e.shards[i].nextDue.Load())
+	}
+	return next
 }
 
 // Close stops the sweeper and waits for it, ends every subscription with
@@ -322,7 +348,8 @@ func (e *Engine) Stats() (Stats, error) {
 // deadline has passed (with a timeout event each), drops expired pending
 // state, and emits the interval events that are due. The events are in the
 // subscriptions' buffers when it returns. The sweeper goroutine calls it
-// every SweepInterval; with a mock clock, advance the clock and call Sweep.
+// when something falls due (at least every SweepInterval); with a mock
+// clock, advance the clock and call Sweep.
 // It costs nothing when nothing is due.
 func (e *Engine) Sweep() error {
 	if e.closed.Load() {
@@ -340,8 +367,9 @@ func (e *Engine) sweep(now time.Time) {
 	due := e.dueShards(t.ns)
 	workers := min(runtime.GOMAXPROCS(0), len(due))
 	if workers <= 1 {
+		var buf []candidate
 		for _, cs := range due {
-			cs.sweep(t)
+			cs.sweep(t, &buf)
 		}
 		return
 	}
@@ -351,8 +379,9 @@ func (e *Engine) sweep(now time.Time) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var buf []candidate
 			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
-				due[i].sweep(t)
+				due[i].sweep(t, &buf)
 			}
 		}()
 	}

@@ -134,3 +134,37 @@ func TestAppendOccupants(t *testing.T) {
 		t.Fatalf("bad name: %v", err)
 	}
 }
+
+// TestSweeperWakesAtDeadline checks that the sweeper plans its next wake-up
+// from the earliest deadline rather than the next multiple of SweepInterval:
+// with a 2 s interval, a deadline 3 s after New is swept at about 3 s, not
+// at the 4 s wake-up a fixed ticker would give. Real clock: the slack
+// (500 ms) is for a busy machine, not a measurement.
+func TestSweeperWakesAtDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 3 s of real time")
+	}
+	e, err := presence.New(presence.Config{SweepInterval: 2 * time.Second, MinTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sub, err := e.Subscribe(presence.SubscribeOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, Timeout: time.Until(deadline)}); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range sub.Events() {
+		if ev.Action != presence.Timeout {
+			continue
+		}
+		if late := ev.Time.Sub(deadline); late < 0 || late > 500*time.Millisecond {
+			t.Fatalf("timeout swept %v after its deadline; want under 500ms (interval 2s)", late)
+		}
+		return
+	}
+	t.Fatalf("subscription ended: %v", sub.Err())
+}

@@ -170,11 +170,13 @@ func (e *Engine) dueShards(now int64) []*chanShard {
 }
 
 // sweep expires what is due at now in cs, then emits its due interval
-// events and drops its expired pending state.
-func (cs *chanShard) sweep(now nowTick) {
+// events and drops its expired pending state. buf is the caller's scratch
+// space for the due members, reused from shard to shard so that a burst of
+// expiries does not allocate its list of candidates again for every shard.
+func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
 	e := cs.e
 	cs.mu.Lock()
-	var cands []candidate
+	cands := (*buf)[:0]
 	for len(cs.bheap) > 0 {
 		b := cs.bheap[0]
 		if b.min > now.ns {
@@ -228,6 +230,8 @@ func (cs *chanShard) sweep(now nowTick) {
 		cs.mu.Unlock()
 		us.mu.Unlock()
 	}
+	clear(cands) // drop the references until the next shard
+	*buf = cands
 
 	cs.mu.Lock()
 	for len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns {
