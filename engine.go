@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -192,6 +193,8 @@ type Engine struct {
 	clock clock.Clock
 	seed  maphash.Seed
 	mask  uint64
+	// shardBits is log2 of the number of shards: the low bits of a chanRef.
+	shardBits uint8
 
 	rules  rules.Rules
 	uuids  []uuidShard
@@ -242,8 +245,9 @@ func New(cfg Config) (*Engine, error) {
 		},
 	}
 	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
+	e.shardBits = uint8(bits.TrailingZeros(uint(cfg.Shards)))
 	for i := range e.shards {
-		e.shards[i].init(e)
+		e.shards[i].init(e, i)
 	}
 	e.groups.init()
 	if cfg.HereNowCacheTTL > 0 {

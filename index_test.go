@@ -63,13 +63,25 @@ func TestMemberIndex(t *testing.T) {
 }
 
 // TestUUIDEntry checks a uuid's channel list (four in place, the rest in
-// more) against a plain set through adds and drops.
+// more) against a plain set through adds and drops, with the channels'
+// references resolved by a real engine's shards.
 func TestUUIDEntry(t *testing.T) {
+	e, err := New(Config{SweepInterval: -1, Shards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	chans := make([]*channel, 12)
+	refs := map[*channel]chanRef{}
+	for i := range chans {
+		name := fmt.Sprint("c", i)
+		cs := e.chanShard(name)
+		cs.mu.Lock()
+		chans[i] = cs.newChannel(name)
+		refs[chans[i]] = cs.ref(chans[i])
+		cs.mu.Unlock()
+	}
 	rapid.Check(t, func(t *rapid.T) {
-		chans := make([]*channel, 12)
-		for i := range chans {
-			chans[i] = &channel{name: fmt.Sprint("c", i)}
-		}
 		var u uuidEntry
 		want := map[string]bool{}
 		t.Repeat(map[string]func(*rapid.T){
@@ -78,7 +90,7 @@ func TestUUIDEntry(t *testing.T) {
 				if want[ch.name] {
 					t.Skip("present")
 				}
-				u.add(ch)
+				u.add(refs[ch])
 				want[ch.name] = true
 			},
 			"drop": func(t *rapid.T) {
@@ -87,12 +99,12 @@ func TestUUIDEntry(t *testing.T) {
 					t.Skip("absent")
 				}
 				delete(want, ch.name)
-				if empty := u.drop(ch); empty != (len(want) == 0) {
+				if empty := u.drop(refs[ch]); empty != (len(want) == 0) {
 					t.Fatalf("drop reported empty %v with %d left", empty, len(want))
 				}
 			},
 			"": func(t *rapid.T) {
-				got := u.appendNames(nil)
+				got := u.appendNames(e, nil)
 				if len(got) != len(want) || u.len() != len(want) {
 					t.Fatalf("names %q (len %d), want %d", got, u.len(), len(want))
 				}

@@ -58,44 +58,69 @@ type chanShard struct {
 	pheap   pendingHeap
 
 	nextDue atomic.Int64 // nothing in the shard is due before this (ns); read without mu
-	_       [40]byte     // keep neighbouring shards' locks on separate cache lines
+	id      uint32       // position in e.shards
+	_       [36]byte     // keep neighbouring shards' locks on separate cache lines
 }
 
-func (cs *chanShard) init(e *Engine) {
+func (cs *chanShard) init(e *Engine, id int) {
 	cs.e = e
+	cs.id = uint32(id)
 	cs.byName = make(map[string]*channel)
 	cs.pending = make(map[pendingKey]*pendingState)
 	cs.nextDue.Store(math.MaxInt64)
 }
 
-// uuidEntry is a present uuid and the channels it is on: the first four
-// in place (most users are on a few channels: no allocation, no slice
-// header), the rest in more. The list is dense: inline fills first, nil
-// ends it.
-type uuidEntry struct {
-	name   string
-	inline [4]*channel
-	more   *[]*channel
+// chanRef names a channel with members as uuid entries hold it: its
+// shard's position in the low bits (Engine.shardBits of them), its idx in
+// that shard plus one above. It is never 0, and it holds no pointer, so the
+// garbage collector does not follow a uuid's channels: at 1M memberships that
+// is a million pointers fewer to mark in every cycle.
+type chanRef uint32
+
+// ref returns the chanRef of ch, a channel of cs.
+func (cs *chanShard) ref(ch *channel) chanRef {
+	return chanRef(uint32(ch.idx+1)<<cs.e.shardBits | cs.id)
 }
 
-// add appends ch to the entry's channels.
-func (u *uuidEntry) add(ch *channel) {
+// channelName returns the name of the channel r names. Caller holds the
+// uuid shard of one of its members, so it cannot be freed; channelName takes
+// the channel's shard lock to read the shard's list of channels.
+func (e *Engine) channelName(r chanRef) string {
+	cs := &e.shards[uint32(r)&uint32(e.mask)]
+	cs.mu.Lock()
+	name := cs.chans[uint32(r)>>e.shardBits-1].name
+	cs.mu.Unlock()
+	return name
+}
+
+// uuidEntry is a present uuid and the channels it is on: the first four
+// in place (most users are on a few channels: no allocation, no slice
+// header), the rest in more. The list is dense: inline fills first, 0 ends
+// it.
+type uuidEntry struct {
+	name   string
+	inline [4]chanRef
+	more   *[]chanRef
+}
+
+// add appends r to the entry's channels.
+func (u *uuidEntry) add(r chanRef) {
 	for i := range u.inline {
-		if u.inline[i] == nil {
-			u.inline[i] = ch
+		if u.inline[i] == 0 {
+			u.inline[i] = r
 			return
 		}
 	}
 	if u.more == nil {
-		u.more = new([]*channel)
+		u.more = new([]chanRef)
 	}
-	*u.more = append(*u.more, ch)
+	*u.more = append(*u.more, r)
 }
 
-// drop removes ch, moving the last channel into its place, and reports
+// drop removes r, moving the last channel into its place, and reports
 // whether the entry has no channel left.
-func (u *uuidEntry) drop(ch *channel) (empty bool) {
-	at := func(i int) **channel {
+func (u *uuidEntry) drop(r chanRef) (empty bool) {
+	at := func(i int) *chanRef {
 		if i < len(u.inline) {
 			return &u.inline[i]
 		}
@@ -103,20 +128,20 @@ func (u *uuidEntry) drop(ch *channel) (empty bool) {
 	}
 	n := u.len()
 	for i := range n {
-		if p := at(i); *p == ch {
+		if p := at(i); *p == r {
 			last := at(n - 1)
-			*p, *last = *last, nil
+			*p, *last = *last, 0
 			break
 		}
 	}
 	if u.more != nil {
-		if l := *u.more; len(l) > 0 && l[len(l)-1] == nil {
+		if l := *u.more; len(l) > 0 && l[len(l)-1] == 0 {
 			if *u.more = l[:len(l)-1]; len(*u.more) == 0 {
 				u.more = nil
 			}
 		}
 	}
-	return u.inline[0] == nil
+	return u.inline[0] == 0
 }
 
 func (u *uuidEntry) len() int {
@@ -124,23 +149,24 @@ func (u *uuidEntry) len() int {
 		return len(u.inline) + len(*u.more)
 	}
 	n := 0
-	for n < len(u.inline) && u.inline[n] != nil {
+	for n < len(u.inline) && u.inline[n] != 0 {
 		n++
 	}
 	return n
 }
 
-// appendNames appends the names of the entry's channels to dst.
-func (u *uuidEntry) appendNames(dst []string) []string {
-	for _, ch := range u.inline {
-		if ch == nil {
+// appendNames appends the names of the entry's channels to dst. Caller
+// holds the entry's uuid shard.
+func (u *uuidEntry) appendNames(e *Engine, dst []string) []string {
+	for _, r := range u.inline {
+		if r == 0 {
 			return dst
 		}
-		dst = append(dst, ch.name) // names never change: no channel lock needed
+		dst = append(dst, e.channelName(r))
 	}
 	if u.more != nil {
-		for _, ch := range *u.more {
-			dst = append(dst, ch.name)
+		for _, r := range *u.more {
+			dst = append(dst, e.channelName(r))
 		}
 	}
 	return dst
@@ -168,36 +194,36 @@ func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
 // appendChannels appends the names of the channels uuid is on to dst.
 // Caller holds us.mu.
-func (us *uuidShard) appendChannels(dst []string, tag uint32, uuid string) []string {
+func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid string) []string {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
 		ent := &us.entries[pos]
-		return ent.appendNames(slices.Grow(dst, ent.len()))
+		return ent.appendNames(e, slices.Grow(dst, ent.len()))
 	}
 	return dst
 }
 
-// addChannel records that uuid is now on ch. Caller holds us.mu.
-func (us *uuidShard) addChannel(tag uint32, uuid string, ch *channel) {
+// addChannel records that uuid is now on the channel r. Caller holds us.mu.
+func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef) {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		us.entries[pos].add(ch)
+		us.entries[pos].add(r)
 		return
 	}
 	pos := len(us.entries)
 	if pos == cap(us.entries) { // grow by a quarter: entries are a fifth of the memory
 		us.entries = append(make([]uuidEntry, 0, pos+max(8, pos/4)), us.entries...)
 	}
-	us.entries = append(us.entries, uuidEntry{name: uuid, inline: [4]*channel{ch}})
+	us.entries = append(us.entries, uuidEntry{name: uuid, inline: [4]chanRef{r}})
 	us.index.insert(tag, pos)
 }
 
-// dropChannel records that uuid left ch, and forgets uuid when it was its
-// last channel. Caller holds us.mu.
-func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, ch *channel) {
+// dropChannel records that uuid left the channel r, and forgets uuid when
+// it was its last channel. Caller holds us.mu.
+func (us *uuidShard) dropChannel(e *Engine, tag uint32, uuid string, r chanRef) {
 	slot, pos := find(&us.index, tag, uuid, us.entries)
 	if pos < 0 {
 		return
 	}
-	if !us.entries[pos].drop(ch) {
+	if !us.entries[pos].drop(r) {
 		return
 	}
 	us.entries, _ = removeAt(&us.index, slot, pos, us.entries, e.tag)
@@ -331,7 +357,7 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	if state != "" {
 		ch.setState(uuid, state)
 	}
-	us.addChannel(tag, uuid, ch)
+	us.addChannel(tag, uuid, cs.ref(ch))
 	cs.members++
 	e.announce(cs, ch, Join, uuid, state, now)
 }
@@ -368,6 +394,11 @@ func (cs *chanShard) newChannel(name string) *channel {
 		cs.freeIdx = cs.freeIdx[:n-1]
 		cs.chans[ch.idx] = ch
 	} else {
+		if len(cs.chans) >= math.MaxInt32>>cs.e.shardBits {
+			// idx or a chanRef would overflow: 2^31 channels at once, hundreds
+			// of gigabytes of them, so no engine gets here
+			panic("presence: more than 2^31 channels in one engine")
+		}
 		ch.idx = int32(len(cs.chans))
 		cs.chans = append(cs.chans, ch)
 	}
@@ -415,7 +446,7 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
-	us.dropChannel(e, tag, uuid, ch)
+	us.dropChannel(e, tag, uuid, cs.ref(ch))
 	cs.members--
 	e.announce(cs, ch, action, uuid, "", now)
 	if len(ch.members) == 0 {
@@ -521,7 +552,7 @@ func (e *Engine) whereNow(uuid string) []string {
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	return us.appendChannels([]string{}, uint32(h>>32), uuid)
+	return us.appendChannels(e, []string{}, uint32(h>>32), uuid)
 }
 
 // occupancy returns the member count of channel c without taking a lock:
