@@ -152,10 +152,11 @@ func (cs *chanShard) moveDeadline(ch *channel, pos int, deadline int64) {
 	}
 }
 
-// candidate is a membership a sweep found due.
+// candidate is a membership a sweep found due, with the hash of its uuid.
 type candidate struct {
 	ch   *channel
 	uuid string
+	h    uint64
 }
 
 // dueShards returns the shards with something due at now (ns).
@@ -190,7 +191,9 @@ func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
 			switch {
 			case m.deadline <= now.ns:
 				m.slot = noSlot
-				cands = append(cands, candidate{ch, m.uuid})
+				// hashing here, in a loop without locked instructions, lets
+				// the reads of consecutive uuids overlap
+				cands = append(cands, candidate{ch, m.uuid, e.hash(m.uuid)})
 			case cs.slotOf(m.deadline) != b.slot:
 				cs.bucketInsert(ch, pos) // a later bucket: b stays the heap's top
 			default:
@@ -212,7 +215,7 @@ func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
 	cs.mu.Unlock()
 
 	for _, c := range cands {
-		h := e.hash(c.uuid)
+		h := c.h
 		us := e.uuidShardOf(h)
 		us.mu.Lock()
 		cs.mu.Lock()
