@@ -371,7 +371,7 @@ func (e *Engine) sweep(now time.Time) {
 	due := e.dueShards(t.ns)
 	workers := min(runtime.GOMAXPROCS(0), len(due))
 	if workers <= 1 {
-		var buf []candidate
+		var buf sweepBuf
 		for _, cs := range due {
 			cs.sweep(t, &buf)
 		}
@@ -383,7 +383,7 @@ func (e *Engine) sweep(now time.Time) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []candidate
+			var buf sweepBuf
 			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
 				due[i].sweep(t, &buf)
 			}

@@ -3,6 +3,7 @@ package presence
 import (
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -118,5 +119,41 @@ func TestUUIDEntry(t *testing.T) {
 				}
 			},
 		})
+	})
+}
+
+// TestGroupByUUIDShard checks the sweep's counting sort: every candidate
+// once, grouped by uuid shard in shard order, each shard's in the order
+// found, with the runs' ends where the groups end.
+func TestGroupByUUIDShard(t *testing.T) {
+	e, err := New(Config{SweepInterval: -1, Shards: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	var buf sweepBuf // reused across checks, as a sweep worker reuses it
+	rapid.Check(t, func(t *rapid.T) {
+		hs := rapid.SliceOf(rapid.Uint64()).Draw(t, "hashes")
+		cands := make([]candidate, len(hs))
+		for i, h := range hs {
+			cands[i] = candidate{uuid: fmt.Sprint(i), h: h}
+		}
+		got := buf.groupByUUIDShard(e, cands)
+		if len(got) != len(cands) || len(buf.end) != len(e.uuids) {
+			t.Fatalf("%d candidates and %d ends for %d candidates, %d shards", len(got), len(buf.end), len(cands), len(e.uuids))
+		}
+		lo := 0
+		for s, hi := range buf.end {
+			var want []candidate
+			for _, c := range cands {
+				if c.h&e.mask == uint64(s) {
+					want = append(want, c)
+				}
+			}
+			if !slices.Equal(got[lo:hi], want) {
+				t.Fatalf("shard %d: run %v, want %v", s, got[lo:hi], want)
+			}
+			lo = hi
+		}
 	})
 }

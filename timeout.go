@@ -19,6 +19,7 @@ package presence
 import (
 	"container/heap"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -170,14 +171,45 @@ func (e *Engine) dueShards(now int64) []*chanShard {
 	return due
 }
 
+// sweepBuf is a sweep worker's scratch space, reused from shard to shard
+// so that a burst of expiries does not allocate its lists again for every
+// shard.
+type sweepBuf struct {
+	due, byUUID []candidate // the due members, as found and by uuid shard
+	end         []int       // end[i]: where uuid shard i's run ends in byUUID
+}
+
+// groupByUUIDShard returns cands ordered by uuid shard, each shard's in the
+// order found (a counting sort into b.byUUID); uuid shard i's run ends at
+// b.end[i] and begins where shard i-1's ends.
+func (b *sweepBuf) groupByUUIDShard(e *Engine, cands []candidate) []candidate {
+	n := len(e.uuids)
+	b.end = slices.Grow(b.end[:0], n)[:n]
+	clear(b.end)
+	for _, c := range cands {
+		b.end[c.h&e.mask]++ // count
+	}
+	begin := 0
+	for i, k := range b.end {
+		b.end[i] = begin // where shard i's run begins, then the cursor
+		begin += k
+	}
+	b.byUUID = slices.Grow(b.byUUID[:0], len(cands))[:len(cands)]
+	for _, c := range cands {
+		s := c.h & e.mask
+		b.byUUID[b.end[s]] = c
+		b.end[s]++
+	}
+	return b.byUUID
+}
+
 // sweep expires what is due at now in cs, then emits its due interval
-// events and drops its expired pending state. buf is the caller's scratch
-// space for the due members, reused from shard to shard so that a burst of
-// expiries does not allocate its list of candidates again for every shard.
-func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
+// events and drops its expired pending state. buf is the worker's scratch
+// space.
+func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	e := cs.e
 	cs.mu.Lock()
-	cands := (*buf)[:0]
+	cands := buf.due[:0]
 	for len(cs.bheap) > 0 {
 		b := cs.bheap[0]
 		if b.min > now.ns {
@@ -214,17 +246,29 @@ func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
 	}
 	cs.mu.Unlock()
 
-	for _, c := range cands {
-		h := c.h
-		us := e.uuidShardOf(h)
+	// Phase two takes the locks once per uuid shard rather than once per
+	// member: fewer locked instructions, and between them the lookups of
+	// consecutive members can overlap.
+	byUUID := buf.groupByUUIDShard(e, cands)
+	lo := 0
+	for i, hi := range buf.end {
+		run := byUUID[lo:hi]
+		if lo = hi; len(run) == 0 {
+			continue
+		}
+		us := &e.uuids[i]
 		us.mu.Lock()
 		cs.mu.Lock()
-		if !c.ch.dead {
-			if pos := c.ch.find(uint32(h>>32), c.uuid); pos >= 0 {
+		for _, c := range run {
+			if c.ch.dead {
+				continue
+			}
+			tag := uint32(c.h >> 32)
+			if pos := c.ch.find(tag, c.uuid); pos >= 0 {
 				m := &c.ch.members[pos]
 				switch {
 				case m.deadline <= now.ns:
-					cs.remove(us, c.ch, pos, uint32(h>>32), Timeout, now)
+					cs.remove(us, c.ch, pos, tag, Timeout, now)
 				case m.slot == noSlot:
 					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
 				}
@@ -234,7 +278,8 @@ func (cs *chanShard) sweep(now nowTick, buf *[]candidate) {
 		us.mu.Unlock()
 	}
 	clear(cands) // drop the references until the next shard
-	*buf = cands
+	clear(byUUID)
+	buf.due = cands
 
 	cs.mu.Lock()
 	for len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns {
