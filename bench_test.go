@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -149,36 +148,12 @@ func BenchmarkHeartbeatParallel(b *testing.B) {
 	e, w := loaded(b, presence.Config{})
 	b.ReportAllocs()
 	b.ResetTimer()
-	parallel(b, func(g, n int) {
+	presencetest.Parallel(b, func(g, n int) {
 		src := rand.NewPCG(uint64(g)+1, 7) // on this goroutine's stack
 		for range n {
 			e.Heartbeat(w.reqs[intN(src, len(w.reqs))])
 		}
 	})
-}
-
-// parallel runs body(g, n) on GOMAXPROCS goroutines g, n iterations each,
-// b.N in all, and returns when all are done. It stands in for
-// b.RunParallel, whose *testing.PB is written on every pb.Next(): the PBs
-// of two goroutines can be allocated in one cache line, and that false
-// sharing made a 20 ns occupancy read take 65 to 73 ns in half of the runs
-// on 2 CPUs (bench/compare measured it). body keeps its state in its own
-// goroutine's stack.
-func parallel(b *testing.B, body func(g, n int)) {
-	procs := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for g := range procs {
-		n := b.N / procs
-		if g < b.N%procs {
-			n++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body(g, n)
-		}()
-	}
-	wg.Wait()
 }
 
 // intN returns a number in [0, n) from src (Lemire's multiply-shift; the
@@ -335,7 +310,7 @@ func BenchmarkOccupancy(b *testing.B) {
 	name := bigChannel(b, e, w, 10_000)
 	b.ReportAllocs()
 	b.ResetTimer()
-	parallel(b, func(_, n int) {
+	presencetest.Parallel(b, func(_, n int) {
 		for range n {
 			if occ, _ := e.Occupancy(name); occ == 0 {
 				panic("empty")
@@ -468,7 +443,7 @@ func BenchmarkMixed(b *testing.B) {
 	e, w := loaded(b, presence.Config{})
 	b.ReportAllocs()
 	b.ResetTimer()
-	parallel(b, func(g, n int) {
+	presencetest.Parallel(b, func(g, n int) {
 		src := rand.NewPCG(uint64(g)+1, 9) // on this goroutine's stack
 		for range n {
 			req := &w.reqs[intN(src, len(w.reqs))]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/presencetest"
 )
 
 // Every benchmark has one sub-benchmark per backend, named impl=<backend>,
@@ -155,7 +156,7 @@ func BenchmarkOccupancy(b *testing.B) {
 		be := filled(name)
 		b.ReportAllocs()
 		b.ResetTimer()
-		parallel(b, func(_, n int) {
+		presencetest.Parallel(b, func(_, n int) {
 			for range n {
 				if got := be.Occupancy(w.HotChannel); got != w.Hot {
 					panic("wrong occupancy")
@@ -163,29 +164,6 @@ func BenchmarkOccupancy(b *testing.B) {
 			}
 		})
 	})
-}
-
-// parallel runs body(g, n) on GOMAXPROCS goroutines g, n iterations each,
-// b.N in all, and returns when all are done. It stands in for
-// b.RunParallel, whose *testing.PB is written on every pb.Next(): the PBs
-// of two goroutines can be allocated in one cache line, and that false
-// sharing made a 20 ns occupancy read take 65 to 73 ns in half of the runs
-// on 2 CPUs. body keeps its state in its own goroutine's stack.
-func parallel(b *testing.B, body func(g, n int)) {
-	procs := runtime.GOMAXPROCS(0)
-	var wg sync.WaitGroup
-	for g := range procs {
-		n := b.N / procs
-		if g < b.N%procs {
-			n++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			body(g, n)
-		}()
-	}
-	wg.Wait()
 }
 
 // intN returns a number in [0, n) from src (Lemire's multiply-shift; the
@@ -204,7 +182,7 @@ func BenchmarkMixed(b *testing.B) {
 		be := filled(name)
 		b.ReportAllocs()
 		b.ResetTimer()
-		parallel(b, func(g, n int) {
+		presencetest.Parallel(b, func(g, n int) {
 			src := rand.NewPCG(Seed, uint64(g)+1) // on this goroutine's stack
 			for range n {
 				p := w.Pairs[intN(src, len(w.Pairs))]
