@@ -187,7 +187,8 @@ func (c Config) withDefaults() (Config, error) {
 // Lock order (never taken in another order): uuid shard, channel shard,
 // groups.mu (read), Hub.mu, Subscription.mu. The sweeper takes the channel
 // shard alone to find due memberships, releases it, and takes the pair in
-// order to remove each one.
+// order to remove them, once per uuid shard that has due members. where_now
+// takes a uuid shard, then each of the uuid's channel shards in turn.
 type Engine struct {
 	cfg   Config
 	clock clock.Clock

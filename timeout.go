@@ -11,8 +11,9 @@
 // expired membership.
 //
 // A sweep takes due members out of their buckets under the channel shard
-// lock, releases it, and then removes each one under its uuid shard and
-// channel shard locks (the lock order), checking again that it is still due.
+// lock (hashing their uuids there), releases it, and then removes them
+// grouped by uuid shard, each group under its uuid shard and the channel
+// shard locks (the lock order), checking again that each is still due.
 
 package presence
 
