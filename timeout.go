@@ -247,39 +247,8 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	}
 	cs.mu.Unlock()
 
-	// Phase two takes the locks once per uuid shard rather than once per
-	// member: fewer locked instructions, and between them the lookups of
-	// consecutive members can overlap.
-	byUUID := buf.groupByUUIDShard(e, cands)
-	lo := 0
-	for i, hi := range buf.end {
-		run := byUUID[lo:hi]
-		if lo = hi; len(run) == 0 {
-			continue
-		}
-		us := &e.uuids[i]
-		us.mu.Lock()
-		cs.mu.Lock()
-		for _, c := range run {
-			if c.ch.dead {
-				continue
-			}
-			tag := uint32(c.h >> 32)
-			if pos := c.ch.find(tag, c.uuid); pos >= 0 {
-				m := &c.ch.members[pos]
-				switch {
-				case m.deadline <= now.ns:
-					cs.remove(us, c.ch, pos, tag, Timeout, now)
-				case m.slot == noSlot:
-					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
-				}
-			}
-		}
-		cs.mu.Unlock()
-		us.mu.Unlock()
-	}
+	cs.removeDue(cands, buf, now)
 	clear(cands) // drop the references until the next shard
-	clear(byUUID)
 	buf.due = cands
 
 	cs.mu.Lock()
@@ -309,6 +278,47 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	}
 	cs.nextDue.Store(next)
 	cs.mu.Unlock()
+}
+
+// removeDue is phase two of a sweep: it removes the candidates that are
+// still due and refiles those refreshed since phase one. It takes the locks
+// once per uuid shard rather than once per member: fewer locked
+// instructions, and between them the lookups of consecutive members can
+// overlap.
+func (cs *chanShard) removeDue(cands []candidate, buf *sweepBuf, now nowTick) {
+	if len(cands) == 0 {
+		return // a sweep that only refiled: no grouping over every uuid shard
+	}
+	e := cs.e
+	byUUID := buf.groupByUUIDShard(e, cands)
+	lo := 0
+	for i, hi := range buf.end {
+		run := byUUID[lo:hi]
+		if lo = hi; len(run) == 0 {
+			continue
+		}
+		us := &e.uuids[i]
+		us.mu.Lock()
+		cs.mu.Lock()
+		for _, c := range run {
+			if c.ch.dead {
+				continue
+			}
+			tag := uint32(c.h >> 32)
+			if pos := c.ch.find(tag, c.uuid); pos >= 0 {
+				m := &c.ch.members[pos]
+				switch {
+				case m.deadline <= now.ns:
+					cs.remove(us, c.ch, pos, tag, Timeout, now)
+				case m.slot == noSlot:
+					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
+				}
+			}
+		}
+		cs.mu.Unlock()
+		us.mu.Unlock()
+	}
+	clear(byUUID)
 }
 
 // setPending keeps st as uuid's pending state on a channel until expires;
