@@ -10,7 +10,6 @@ package presence
 import (
 	"container/heap"
 	"encoding/json"
-	"time"
 
 	"github.com/presencekit/presence/internal/rules"
 )
@@ -66,7 +65,7 @@ func (h *tickHeap) Pop() any {
 // reflect it. Caller holds cs.mu.
 func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state string, now nowTick) {
 	occ := len(ch.members)
-	if am := e.cfg.AnnounceMax; am >= 0 {
+	if am := e.announceMax; am >= 0 {
 		if ch.iv != nil {
 			ch.iv.record(a, uuid, e.cfg.Deltas)
 			if occ <= am {
@@ -111,7 +110,7 @@ func (e *Engine) emitInterval(cs *chanShard, ch *channel, now nowTick) {
 	iv := ch.iv
 	ev := Event{Action: Interval, Channel: ch.name, Occupancy: len(ch.members)}
 	if e.cfg.Deltas {
-		if iv.refresh || DeltasJSONSize(iv.deltas) > maxDeltaBytes {
+		if iv.refresh || deltasJSONSize(iv.deltas) > maxDeltaBytes {
 			ev.HereNowRefresh = true
 		} else if len(iv.deltas) > 0 {
 			ev.Deltas = iv.deltas
@@ -151,31 +150,13 @@ func (e *Engine) timetoken(ns int64) int64 {
 	}
 }
 
-// Timetoken returns PubNub's 17-digit timetoken of t: 100 ns units since
-// the Unix epoch.
-func Timetoken(t time.Time) int64 { return t.UnixNano() / 100 }
-
-// DeltasJSONSize is the length of the JSON of an interval event's deltas as
-// PubNub's payload carries them: "join":[…],"leave":[…],"timeout":[…], each
-// list present only when non-empty, strings encoded as encoding/json does.
-// Above 30,000 bytes an interval event carries HereNowRefresh instead.
-func DeltasJSONSize(ds []Delta) int {
-	var n, items [3]int
+// deltasJSONSize is the length of the JSON of an interval event's deltas
+// as PubNub's payload carries them (see rules.DeltaSize). Deltas whose
+// Action is not Join, Leave or Timeout count for nothing.
+func deltasJSONSize(ds []Delta) int {
+	var size rules.DeltaSize
 	for _, d := range ds {
-		i := int(d.Action - Join)
-		n[i] += rules.JSONStringLen(d.UUID)
-		items[i]++
+		size.Add(int(d.Action-Join), d.UUID)
 	}
-	size, lists := 0, 0
-	for i, key := range [3]string{"join", "leave", "timeout"} {
-		if items[i] == 0 {
-			continue
-		}
-		size += len(key) + 5 + n[i] + items[i] - 1 // "key":[ … ] with commas
-		lists++
-	}
-	if lists > 1 {
-		size += lists - 1
-	}
-	return size
+	return size.Bytes()
 }

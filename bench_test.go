@@ -87,7 +87,7 @@ func mustNew(b *testing.B, cfg presence.Config) *presence.Engine {
 // fill joins every membership of w into e.
 func fill(b *testing.B, e *presence.Engine, w *workload) {
 	for i := range w.reqs {
-		if err := e.Heartbeat(w.reqs[i]); err != nil {
+		if err := e.Heartbeat(ctx, w.reqs[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -125,10 +125,10 @@ func BenchmarkHeartbeat(b *testing.B) {
 		req := &w.reqs[i%len(w.reqs)]
 		if i%16 == 0 {
 			t0 := time.Now()
-			e.Heartbeat(*req)
+			e.Heartbeat(ctx, *req)
 			samples = append(samples, time.Since(t0))
 		} else {
-			e.Heartbeat(*req)
+			e.Heartbeat(ctx, *req)
 		}
 		i++
 	}
@@ -151,7 +151,7 @@ func BenchmarkHeartbeatParallel(b *testing.B) {
 	presencetest.Parallel(b, func(g, n int) {
 		src := rand.NewPCG(uint64(g)+1, 7) // on this goroutine's stack
 		for range n {
-			e.Heartbeat(w.reqs[intN(src, len(w.reqs))])
+			e.Heartbeat(ctx, w.reqs[intN(src, len(w.reqs))])
 		}
 	})
 }
@@ -193,12 +193,12 @@ func heartbeats(b *testing.B, e *presence.Engine, reqs []presence.HeartbeatReque
 		if i == len(reqs) {
 			b.StopTimer()
 			for _, r := range reqs {
-				e.Leave(r.UUID, r.Channels, nil)
+				e.Leave(ctx, presence.LeaveRequest{UUID: r.UUID, Channels: r.Channels})
 			}
 			i = 0
 			b.StartTimer()
 		}
-		e.Heartbeat(reqs[i])
+		e.Heartbeat(ctx, reqs[i])
 		i++
 	}
 }
@@ -225,7 +225,7 @@ func BenchmarkLeave(b *testing.B) {
 			b.StartTimer()
 		}
 		r := &w.reqs[i]
-		e.Leave(r.UUID, r.Channels, nil)
+		e.Leave(ctx, presence.LeaveRequest{UUID: r.UUID, Channels: r.Channels})
 		i++
 	}
 }
@@ -238,8 +238,8 @@ func BenchmarkChurn(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		r := &w.reqs[i%len(w.reqs)]
-		e.Leave(r.UUID, r.Channels, nil)
-		e.Heartbeat(*r)
+		e.Leave(ctx, presence.LeaveRequest{UUID: r.UUID, Channels: r.Channels})
+		e.Heartbeat(ctx, *r)
 		i++
 	}
 }
@@ -252,7 +252,7 @@ func BenchmarkSetState(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		r := &w.reqs[i%len(w.reqs)]
-		e.SetState(r.UUID, r.Channels, nil, state)
+		e.SetState(ctx, presence.SetStateRequest{UUID: r.UUID, Channels: r.Channels, State: state})
 		i++
 	}
 }
@@ -262,7 +262,7 @@ func BenchmarkSetState(b *testing.B) {
 func bigChannel(b *testing.B, e *presence.Engine, w *workload, n int) string {
 	name := fmt.Sprintf("big-%d", n)
 	for _, u := range w.uuids[:min(n, len(w.uuids))] {
-		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{name}, State: map[string]any{name: `{"level":3}`}}); err != nil {
+		if err := e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{name}, State: map[string]any{name: json.RawMessage(`{"level":3}`)}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -280,7 +280,7 @@ func BenchmarkHereNow(b *testing.B) {
 				q := presence.HereNowQuery{Channels: []string{name}, IncludeState: state}
 				b.ReportAllocs()
 				for b.Loop() {
-					e.HereNow(q)
+					e.HereNow(ctx, q)
 				}
 			})
 		}
@@ -297,7 +297,7 @@ func BenchmarkAppendOccupants(b *testing.B) {
 			var dst []string
 			b.ReportAllocs()
 			for b.Loop() {
-				dst, _ = e.AppendOccupants(dst[:0], name)
+				dst, _ = e.AppendOccupants(ctx, dst[:0], name)
 			}
 		})
 	}
@@ -312,7 +312,7 @@ func BenchmarkOccupancy(b *testing.B) {
 	b.ResetTimer()
 	presencetest.Parallel(b, func(_, n int) {
 		for range n {
-			if occ, _ := e.Occupancy(name); occ == 0 {
+			if occ, _ := e.Occupancy(ctx, name); occ == 0 {
 				panic("empty")
 			}
 		}
@@ -325,7 +325,7 @@ func BenchmarkWhereNow(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		e.WhereNow(w.uuids[i%len(w.uuids)])
+		e.WhereNow(ctx, w.uuids[i%len(w.uuids)])
 		i++
 	}
 }
@@ -346,8 +346,8 @@ func BenchmarkExpiryBurst(b *testing.B) {
 		e := mustNew(b, presence.Config{Clock: clk, SweepInterval: -1, SubscriptionBuffer: 1 << 16})
 		empty := heapAlloc()
 		fill(b, e, w)
-		sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
-		st0, _ := e.Stats()
+		sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{All: true})
+		st0, _ := e.Stats(ctx)
 		done := make(chan struct{})
 		go func() {
 			for range sub.Events() {
@@ -358,8 +358,8 @@ func BenchmarkExpiryBurst(b *testing.B) {
 		runtime.GC() // no collection debt from the set-up on the clock
 		b.StartTimer()
 		t0, c0 := time.Now(), cpuTime()
-		e.Sweep()
-		st1, _ := e.Stats()
+		e.Sweep(ctx)
+		st1, _ := e.Stats(ctx)
 		sub.Close()
 		<-done
 		wall += time.Since(t0)
@@ -394,7 +394,7 @@ func BenchmarkFanout(b *testing.B) {
 				}
 				e, w := loaded(b, cfg)
 				if subscribed {
-					sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
+					sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{All: true})
 					go func() {
 						for range sub.Events() {
 						}
@@ -449,14 +449,14 @@ func BenchmarkMixed(b *testing.B) {
 			req := &w.reqs[intN(src, len(w.reqs))]
 			switch x := intN(src, 100); {
 			case x < 90:
-				e.Heartbeat(*req)
+				e.Heartbeat(ctx, *req)
 			case x < 95:
-				e.Leave(req.UUID, req.Channels, nil)
-				e.Heartbeat(*req)
+				e.Leave(ctx, presence.LeaveRequest{UUID: req.UUID, Channels: req.Channels})
+				e.Heartbeat(ctx, *req)
 			case x < 99:
-				e.Occupancy(req.Channels[0])
+				e.Occupancy(ctx, req.Channels[0])
 			default:
-				e.HereNow(presence.HereNowQuery{Channels: req.Channels})
+				e.HereNow(ctx, presence.HereNowQuery{Channels: req.Channels})
 			}
 		}
 	})

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"context"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -11,3 +12,6 @@ import (
 type clockNowOnly struct{ clock.Clock }
 
 func (m *manual) Now() time.Time { return m.now }
+
+// ctx is the context of the tests' calls: the engine does not consult it.
+var ctx = context.Background()

@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -24,11 +25,11 @@ func TestConcurrentReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	sub, err := e.Subscribe(presence.SubscribeOptions{All: true, Buffer: 1 << 20})
+	sub, err := e.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.AddChannels("g", []string{"c0", "c3", "c7"}); err != nil {
+	if err := e.AddChannels(ctx, "g", []string{"c0", "c3", "c7"}); err != nil {
 		t.Fatal(err)
 	}
 	const workers, ops = 8, 3000
@@ -49,15 +50,15 @@ func TestConcurrentReplay(t *testing.T) {
 				var err error
 				switch r.IntN(10) {
 				case 0, 1, 2, 3, 4:
-					err = e.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: chans, Groups: groups, Timeout: time.Duration(1+r.IntN(3)) * time.Second})
+					err = e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: chans, Groups: groups, Timeout: time.Duration(1+r.IntN(3)) * time.Second})
 				case 5, 6:
-					err = e.Leave(uuid, chans, groups)
+					err = e.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: chans, Groups: groups})
 				case 7:
-					_, err = e.SetState(uuid, chans, groups, fmt.Sprintf(`{"n":%d}`, r.IntN(3)))
+					_, err = e.SetState(ctx, presence.SetStateRequest{UUID: uuid, Channels: chans, Groups: groups, State: json.RawMessage(fmt.Sprintf(`{"n":%d}`, r.IntN(3)))})
 				case 8:
-					_, err = e.HereNow(presence.HereNowQuery{Channels: chans, IncludeState: true})
+					_, err = e.HereNow(ctx, presence.HereNowQuery{Channels: chans, IncludeState: true})
 				default:
-					_, err = e.WhereNow(uuid)
+					_, err = e.WhereNow(ctx, uuid)
 				}
 				if err != nil {
 					errs <- err
@@ -76,7 +77,7 @@ func TestConcurrentReplay(t *testing.T) {
 			default:
 			}
 			clk.Add(5 * time.Millisecond)
-			if err := e.Sweep(); err != nil {
+			if err := e.Sweep(ctx); err != nil {
 				errs <- err
 				return
 			}
@@ -129,7 +130,7 @@ func TestConcurrentReplay(t *testing.T) {
 		t.Fatalf("events by action %v: the run raced no timeout or no leave", actions)
 	}
 	t.Logf("events by action: %v", actions)
-	res, err := e.HereNow(presence.HereNowQuery{})
+	res, err := e.HereNow(ctx, presence.HereNowQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,15 +156,15 @@ func TestConcurrentReplay(t *testing.T) {
 			t.Fatalf("%s: events replay to %d members, here_now has none", c, len(set))
 		}
 	}
-	st, _ := e.Stats()
+	st, _ := e.Stats(ctx)
 	if st.Memberships != total {
 		t.Fatalf("Stats.Memberships = %d, here_now totals %d", st.Memberships, total)
 	}
 	for i := range 12 {
 		uuid := fmt.Sprintf("u%d", i)
-		where, _ := e.WhereNow(uuid)
+		where, _ := e.WhereNow(ctx, uuid)
 		for _, c := range where {
-			r, _ := e.HereNow(presence.HereNowQuery{Channels: []string{c}})
+			r, _ := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{c}})
 			if !slices.ContainsFunc(r.Channels[0].Occupants, func(o presence.Occupant) bool { return o.UUID == uuid }) {
 				t.Fatalf("WhereNow(%s) has %s, whose here_now lacks it", uuid, c)
 			}

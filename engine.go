@@ -7,6 +7,7 @@
 package presence
 
 import (
+	"context"
 	"encoding/json"
 	"hash/maphash"
 	"math"
@@ -40,6 +41,16 @@ const (
 	DefaultHereNowCacheSize = 1024
 )
 
+// Values of Config.AnnounceMax that its zero value cannot say.
+const (
+	// NoIntervalMode as Config.AnnounceMax disables interval mode: every
+	// join, leave and timeout is announced on its own.
+	NoIntervalMode = -1
+	// AlwaysIntervalMode as Config.AnnounceMax puts every occupied channel
+	// in interval mode (an AnnounceMax of 0).
+	AlwaysIntervalMode = -2
+)
+
 // Config sets an engine's behaviour. The zero value gives PubNub's defaults;
 // every field says what its zero means.
 type Config struct {
@@ -57,7 +68,9 @@ type Config struct {
 	MaxTimeout time.Duration
 
 	// AnnounceMax is the occupancy above which a channel is in interval mode.
-	// Zero means 20; negative disables interval mode.
+	// Zero means 20. NoIntervalMode (-1) disables interval mode;
+	// AlwaysIntervalMode (-2) puts every occupied channel in it, as PubNub's
+	// announce_max 0 does. Other negative values are an error.
 	AnnounceMax int
 	// Interval is the period of interval events. Zero means 10 s.
 	Interval time.Duration
@@ -135,6 +148,13 @@ func (c Config) withDefaults() (Config, error) {
 	defInt(&c.HereNowCacheSize, DefaultHereNowCacheSize)
 	defInt(&c.SubscriptionBuffer, DefaultSubscription)
 	defInt(&c.Shards, 256)
+	switch c.AnnounceMax {
+	case AlwaysIntervalMode, NoIntervalMode:
+	default:
+		if c.AnnounceMax < 0 {
+			return c, newError(ErrInvalidConfig, "invalid config: AnnounceMax %d: negative (NoIntervalMode is -1, AlwaysIntervalMode -2)", c.AnnounceMax)
+		}
+	}
 	switch {
 	case c.MinTimeout < time.Second:
 		return c, newError(ErrInvalidConfig, "invalid config: MinTimeout %v: below 1s", c.MinTimeout)
@@ -197,11 +217,15 @@ type Engine struct {
 	// shardBits is log2 of the number of shards: the low bits of a chanRef.
 	shardBits uint8
 
+	// announceMax is the occupancy above which a channel is in interval
+	// mode, -1 for never (Config.AnnounceMax with its constants applied).
+	announceMax int
+
 	rules  rules.Rules
 	uuids  []uuidShard
 	shards []chanShard
 	groups groupTable
-	hub    *Hub
+	hub    *hub
 	cache  *lru.Cache[string, cachedHereNow] // nil when HereNowCacheTTL is 0
 
 	// occupied maps each channel with members to its *channel, written under
@@ -232,18 +256,25 @@ func New(cfg Config) (*Engine, error) {
 		mask:   uint64(cfg.Shards - 1),
 		uuids:  make([]uuidShard, cfg.Shards),
 		shards: make([]chanShard, cfg.Shards),
-		hub:    NewHub(cfg.SubscriptionBuffer),
+		hub:    newHub(cfg.SubscriptionBuffer),
 		done:   make(chan struct{}),
 		rules: rules.Rules{
-			MaxNameBytes:     cfg.MaxNameBytes,
-			MaxNamesPerCall:  cfg.MaxNamesPerCall,
-			MaxStateBytes:    cfg.MaxStateBytes,
-			StrictNames:      cfg.StrictNames,
-			ErrInvalidName:   ErrInvalidName,
-			ErrTooManyNames:  ErrTooManyNames,
-			ErrInvalidState:  ErrInvalidState,
-			ErrStateTooLarge: ErrStateTooLarge,
+			MaxNameBytes:      cfg.MaxNameBytes,
+			MaxNamesPerCall:   cfg.MaxNamesPerCall,
+			MaxStateBytes:     cfg.MaxStateBytes,
+			StrictNames:       cfg.StrictNames,
+			ErrInvalidName:    ErrInvalidName,
+			ErrInvalidChannel: ErrInvalidChannel,
+			ErrInvalidGroup:   ErrInvalidGroup,
+			ErrInvalidUUID:    ErrInvalidUUID,
+			ErrTooManyNames:   ErrTooManyNames,
+			ErrInvalidState:   ErrInvalidState,
+			ErrStateTooLarge:  ErrStateTooLarge,
 		},
+	}
+	e.announceMax = cfg.AnnounceMax
+	if cfg.AnnounceMax == AlwaysIntervalMode {
+		e.announceMax = 0
 	}
 	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
 	e.shardBits = uint8(bits.TrailingZeros(uint(cfg.Shards)))
@@ -309,22 +340,15 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// Stats are an engine's counters. The figures of memberships are summed over
-// the shards one at a time: under concurrent changes they are not a
-// snapshot.
-type Stats struct {
-	Channels          int    // channels with at least one member
-	Memberships       int    // present (channel, uuid) pairs
-	UUIDs             int    // uuids present on at least one channel
-	Groups            int    // channel groups with at least one channel
-	Events            uint64 // events produced since New, before fan-out
-	Subscriptions     int    // open subscriptions
-	SlowSubscriptions uint64 // subscriptions closed as slow consumers since New
-}
+// Config returns the configuration the engine runs with: New's Config with
+// every zero field filled with its default. Passed to New again it gives an
+// engine with the same settings.
+func (e *Engine) Config() Config { return e.cfg }
 
-// Stats returns the engine's counters. It returns the zero Stats and
-// ErrClosed after Close.
-func (e *Engine) Stats() (Stats, error) {
+// Stats returns the engine's counters, summed over the shards one at a
+// time: under concurrent changes they are not a snapshot. It returns the
+// zero Stats and ErrClosed after Close.
+func (e *Engine) Stats(context.Context) (Stats, error) {
 	if e.closed.Load() {
 		return Stats{}, ErrClosed
 	}
@@ -356,7 +380,7 @@ func (e *Engine) Stats() (Stats, error) {
 // when something falls due (at least every SweepInterval); with a mock
 // clock, advance the clock and call Sweep.
 // It costs nothing when nothing is due.
-func (e *Engine) Sweep() error {
+func (e *Engine) Sweep(context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -393,35 +417,22 @@ func (e *Engine) sweep(now time.Time) {
 	wg.Wait()
 }
 
-// HeartbeatRequest is one heartbeat: the uuid is present on every channel
-// named and every channel of every group named, for Timeout from now.
-type HeartbeatRequest struct {
-	UUID     string
-	Channels []string
-	Groups   []string
-	// Timeout is the presence timeout; zero means Config.DefaultTimeout. It
-	// is clamped to [MinTimeout, MaxTimeout]; negative is ErrInvalidTimeout.
-	Timeout time.Duration
-	// State, keyed by channel or group name, sets the member's state on that
-	// channel (a group's entry on each of its channels; a channel's own entry
-	// wins, then the group named first). A value is json.RawMessage, []byte,
-	// string (raw JSON) or anything json.Marshal turns into an object. Keys
-	// that name no target of the call are ignored.
-	State map[string]any
-}
-
 // Heartbeat makes req.UUID present on its targets: absent → present with a
 // join event (carrying the member's state), present → deadline refreshed
 // with no event (a state that differs from the stored one gives a
-// state-change). A call naming only empty or unknown groups does nothing.
-// Bad input returns an error and changes nothing. A refresh of a present
-// member with no state allocates nothing.
-func (e *Engine) Heartbeat(req HeartbeatRequest) error {
+// state-change). A call naming no channel and no group is ErrNoTargets; one
+// naming only empty or unknown groups does nothing. Bad input returns an
+// error and changes nothing. A refresh of a present member with no state
+// allocates nothing. The engine does not consult ctx: it never waits.
+func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
 	if err := e.checkUUID(req.UUID); err != nil {
 		return err
+	}
+	if len(req.Channels) == 0 && len(req.Groups) == 0 {
+		return newError(ErrNoTargets, "heartbeat of uuid %q: no channel and no group named", req.UUID)
 	}
 	if req.Timeout < 0 {
 		return newError(ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
@@ -445,122 +456,72 @@ func (e *Engine) Heartbeat(req HeartbeatRequest) error {
 	return nil
 }
 
-// Leave removes uuid from its targets: each present one gives a leave event
-// with the new occupancy and drops the member's state; an absent one only
-// drops pending state there. Bad input returns an error and changes nothing.
-func (e *Engine) Leave(uuid string, channels, groups []string) error {
-	if e.closed.Load() {
-		return ErrClosed
-	}
-	if err := e.checkUUID(uuid); err != nil {
-		return err
-	}
-	t, err := e.resolve(channels, groups)
+// Leave removes req.UUID from its targets: each present one gives a leave
+// event with the new occupancy and drops the member's state; an absent one
+// only drops pending state there. Bad input returns an error and changes
+// nothing.
+func (e *Engine) Leave(_ context.Context, req LeaveRequest) error {
+	t, err := e.targetsOf("leave", req.UUID, req.Channels, req.Groups)
 	if err != nil {
 		return err
 	}
-	e.leave(uuid, t.channels)
+	e.leave(req.UUID, t.channels)
 	return nil
 }
 
-// SetState replaces uuid's state on every target and returns the state as
-// stored (canonical JSON). state is json.RawMessage, []byte, string (raw
-// JSON) or anything json.Marshal turns into an object; "{}" clears the
-// state. A present target gives a state-change event; on an absent one the
-// state is kept as pending for Config.DefaultTimeout and becomes the
-// member's state if the uuid joins before then.
-func (e *Engine) SetState(uuid string, channels, groups []string, state any) (json.RawMessage, error) {
+// targetsOf checks that the engine is open, the uuid and the call's targets
+// (at least one channel or group, each valid, within the per-call limit),
+// and expands its groups. op names the call in an ErrNoTargets message.
+func (e *Engine) targetsOf(op, uuid string, channels, groups []string) (targets, error) {
 	if e.closed.Load() {
-		return nil, ErrClosed
+		return targets{}, ErrClosed
 	}
 	if err := e.checkUUID(uuid); err != nil {
-		return nil, err
+		return targets{}, err
 	}
-	st, err := e.canonicalState(state)
+	if len(channels) == 0 && len(groups) == 0 {
+		return targets{}, newError(ErrNoTargets, "%s of uuid %q: no channel and no group named", op, uuid)
+	}
+	return e.resolve(channels, groups)
+}
+
+// SetState replaces req.UUID's state on every target and returns the state
+// as stored (canonical JSON). req.State is json.RawMessage or []byte holding
+// a JSON object, or anything json.Marshal turns into an object; "{}" clears
+// the state. A present target gives a state-change event; on an absent one
+// the state is kept as pending for Config.DefaultTimeout and becomes the
+// member's state if the uuid joins before then.
+func (e *Engine) SetState(_ context.Context, req SetStateRequest) (json.RawMessage, error) {
+	t, err := e.targetsOf("set_state", req.UUID, req.Channels, req.Groups)
 	if err != nil {
 		return nil, err
 	}
-	t, err := e.resolve(channels, groups)
+	st, err := e.canonicalState(req.State)
 	if err != nil {
 		return nil, err
 	}
-	e.setState(uuid, t.channels, st)
+	e.setState(req.UUID, t.channels, st)
 	if st == "" {
 		return json.RawMessage("{}"), nil
 	}
 	return json.RawMessage(st), nil
 }
 
-// GetState returns uuid's state on each target where it has one (present
-// or pending), keyed by channel. The map and its values are the caller's.
-func (e *Engine) GetState(uuid string, channels, groups []string) (map[string]json.RawMessage, error) {
-	if e.closed.Load() {
-		return nil, ErrClosed
-	}
-	if err := e.checkUUID(uuid); err != nil {
-		return nil, err
-	}
-	t, err := e.resolve(channels, groups)
+// GetState returns req.UUID's state on each target where it has one
+// (present or pending), keyed by channel. The map and its values are the
+// caller's.
+func (e *Engine) GetState(_ context.Context, req GetStateRequest) (map[string]json.RawMessage, error) {
+	t, err := e.targetsOf("get_state", req.UUID, req.Channels, req.Groups)
 	if err != nil {
 		return nil, err
 	}
-	return e.getState(uuid, t.channels), nil
-}
-
-// HereNowQuery selects a here_now. No channels and no groups means global:
-// every channel with occupancy > 0. The zero value of the other fields is
-// PubNub's default: occupants listed, without state, the first 1000.
-type HereNowQuery struct {
-	Channels []string
-	Groups   []string
-	// OccupancyOnly leaves the occupants out (PubNub's disable_uuids).
-	OccupancyOnly bool
-	// IncludeState adds each occupant's state.
-	IncludeState bool
-	// Limit is the page size of each channel's occupants, 0..1000; zero means
-	// 1000. Offset (≥ 0) skips occupants. Paging never changes occupancies
-	// or totals, and the occupant order of an unchanged channel is stable.
-	Limit  int
-	Offset int
-}
-
-// HereNowResult is the answer of HereNow. Channels lists the named (and
-// group-expanded) channels in the order first named, or for a global query
-// every occupied channel sorted by name.
-type HereNowResult struct {
-	Channels       []ChannelPresence
-	TotalChannels  int
-	TotalOccupancy int
-}
-
-// Channel returns the presence of channel in the result, if it is there.
-func (r HereNowResult) Channel(channel string) (ChannelPresence, bool) {
-	for _, c := range r.Channels {
-		if c.Channel == channel {
-			return c, true
-		}
-	}
-	return ChannelPresence{}, false
-}
-
-// ChannelPresence is one channel of a here_now: its occupancy and, unless
-// the query asked for occupancy only, one page of its occupants.
-type ChannelPresence struct {
-	Channel   string
-	Occupancy int
-	Occupants []Occupant
-}
-
-// Occupant is a present uuid and, when asked for, its state (nil if none).
-type Occupant struct {
-	UUID  string
-	State json.RawMessage
+	return e.getState(req.UUID, t.channels), nil
 }
 
 // HereNow returns who is present on the query's channels. Occupancy is
 // O(1) per channel; occupants cost O(limit). A global query visits the shards
 // one at a time: it is not a snapshot. The result is the caller's.
-func (e *Engine) HereNow(q HereNowQuery) (HereNowResult, error) {
+func (e *Engine) HereNow(_ context.Context, q HereNowQuery) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed
 	}
@@ -578,7 +539,7 @@ func (e *Engine) HereNow(q HereNowQuery) (HereNowResult, error) {
 
 // Occupancy returns the number of uuids present on channel, in O(1)
 // without allocating.
-func (e *Engine) Occupancy(channel string) (int, error) {
+func (e *Engine) Occupancy(_ context.Context, channel string) (int, error) {
 	if e.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -592,7 +553,7 @@ func (e *Engine) Occupancy(channel string) (int, error) {
 // order HereNow pages them, and returns the extended slice: with a dst of
 // enough capacity it allocates nothing, for servers that list a channel's
 // occupants often. It costs O(occupancy) under the channel's shard lock.
-func (e *Engine) AppendOccupants(dst []string, channel string) ([]string, error) {
+func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string) ([]string, error) {
 	if e.closed.Load() {
 		return dst, ErrClosed
 	}
@@ -612,7 +573,7 @@ func (e *Engine) AppendOccupants(dst []string, channel string) ([]string, error)
 
 // WhereNow returns the channels where uuid is present, sorted. An unknown
 // uuid gives an empty list and no error. The slice is the caller's.
-func (e *Engine) WhereNow(uuid string) ([]string, error) {
+func (e *Engine) WhereNow(_ context.Context, uuid string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -626,13 +587,17 @@ func (e *Engine) WhereNow(uuid string) ([]string, error) {
 
 // Subscribe returns a subscription to the events of opts' channels and
 // groups, or of every channel with opts.All. Names are validated as
-// everywhere else but not limited in number.
-func (e *Engine) Subscribe(opts SubscribeOptions) (*Subscription, error) {
+// everywhere else but not limited in number; naming nothing without All is
+// ErrNoTargets.
+func (e *Engine) Subscribe(_ context.Context, opts SubscribeOptions) (*Subscription, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
 	if opts.Buffer < 0 {
 		return nil, newError(ErrInvalidConfig, "invalid subscription buffer %d: negative", opts.Buffer)
+	}
+	if !opts.All && len(opts.Channels) == 0 && len(opts.Groups) == 0 {
+		return nil, newError(ErrNoTargets, "subscription: no channel and no group named, and not All")
 	}
 	for _, c := range opts.Channels {
 		if err := e.checkName("channel", c, true); err != nil {
@@ -645,4 +610,14 @@ func (e *Engine) Subscribe(opts SubscribeOptions) (*Subscription, error) {
 		}
 	}
 	return e.hub.Subscribe(opts)
+}
+
+// Flush returns at once: the engine delivers every event to the
+// subscriptions' buffers before the call that produced it returns. It is
+// ErrClosed after Close.
+func (e *Engine) Flush(context.Context) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, c := range []string{"a", "b", "c", "d"} {
-			e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{c}, Timeout: time.Second})
+			e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{c}, Timeout: time.Second})
 		}
 		if clk == mock {
 			mock.Add(2 * time.Second) // fires the sweeper's ticker
@@ -76,24 +76,24 @@ func TestHereNowCache(t *testing.T) {
 	}
 	defer e.Close()
 	occ := func() int {
-		r, err := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+		r, err := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"c"}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r.TotalOccupancy
 	}
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "a", Channels: []string{"c"}})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "a", Channels: []string{"c"}})
 	if got := occ(); got != 1 {
 		t.Fatalf("occupancy %d, want 1", got)
 	}
-	r, _ := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	r, _ := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"c"}})
 	r.Channels[0].Occupants[0].UUID = "mutated by the caller"
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "b", Channels: []string{"c"}})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "b", Channels: []string{"c"}})
 	clk.Add(2 * time.Second)
 	if got := occ(); got != 1 {
 		t.Fatalf("within the TTL: occupancy %d, want the cached 1", got)
 	}
-	r, _ = e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	r, _ = e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"c"}})
 	if r.Channels[0].Occupants[0].UUID != "a" {
 		t.Fatalf("a caller's change reached the cache: %q", r.Channels[0].Occupants[0].UUID)
 	}
@@ -101,7 +101,7 @@ func TestHereNowCache(t *testing.T) {
 	if got := occ(); got != 2 {
 		t.Fatalf("after the TTL: occupancy %d, want 2", got)
 	}
-	if n, _ := e.Occupancy("c"); n != 2 {
+	if n, _ := e.Occupancy(ctx, "c"); n != 2 {
 		t.Fatalf("Occupancy is never cached: %d", n)
 	}
 }
@@ -112,14 +112,14 @@ func TestAppendOccupants(t *testing.T) {
 	e, _ := presence.New(presence.Config{})
 	defer e.Close()
 	for i := range 50 {
-		e.Heartbeat(presence.HeartbeatRequest{UUID: "u" + strconv.Itoa(i), Channels: []string{"c"}})
+		e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u" + strconv.Itoa(i), Channels: []string{"c"}})
 	}
-	e.Leave("u7", []string{"c"}, nil)
-	got, err := e.AppendOccupants([]string{"kept"}, "c")
+	e.Leave(ctx, presence.LeaveRequest{UUID: "u7", Channels: []string{"c"}})
+	got, err := e.AppendOccupants(ctx, []string{"kept"}, "c")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := e.HereNow(presence.HereNowQuery{Channels: []string{"c"}})
+	r, _ := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"c"}})
 	want := []string{"kept"}
 	for _, o := range r.Channels[0].Occupants {
 		want = append(want, o.UUID)
@@ -127,10 +127,10 @@ func TestAppendOccupants(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("AppendOccupants = %q, want %q", got, want)
 	}
-	if got, _ := e.AppendOccupants(nil, "empty"); len(got) != 0 {
+	if got, _ := e.AppendOccupants(ctx, nil, "empty"); len(got) != 0 {
 		t.Fatalf("empty channel: %q", got)
 	}
-	if _, err := e.AppendOccupants(nil, "a,b"); !errors.Is(err, presence.ErrInvalidName) {
+	if _, err := e.AppendOccupants(ctx, nil, "a,b"); !errors.Is(err, presence.ErrInvalidName) {
 		t.Fatalf("bad name: %v", err)
 	}
 }
@@ -149,12 +149,12 @@ func TestSweeperWakesAtDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	sub, err := e.Subscribe(presence.SubscribeOptions{All: true})
+	sub, err := e.Subscribe(ctx, presence.SubscribeOptions{All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, Timeout: time.Until(deadline)}); err != nil {
+	if err := e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, Timeout: time.Until(deadline)}); err != nil {
 		t.Fatal(err)
 	}
 	for ev := range sub.Events() {

@@ -18,15 +18,39 @@ var (
 
 	// ErrInvalidConfig is wrapped by New when a Config field is out of range.
 	ErrInvalidConfig = errors.New("presence: invalid config")
+
+	// ErrUnavailable is wrapped, with the cause, by every call of a network
+	// backend that could not reach its store in time: the store is down,
+	// stalled, or the call's context ended first. Such a call may or may not
+	// have taken effect; repeating a heartbeat, leave, set_state or group
+	// edit is safe. The in-memory Engine never returns it.
+	ErrUnavailable = errors.New("presence: backend unavailable")
 )
 
-// Errors of input validation (SPEC §5). A call that returns one of these has
-// changed nothing and emitted no event.
+// Errors of input validation (the rules are in the package documentation).
+// A call that returns one of these has changed nothing and emitted no event.
 var (
 	// ErrInvalidName: a channel, group or uuid breaks the naming rules
 	// (empty, not UTF-8, too long, a control character, ',', a reserved
-	// "-pnpres" suffix, or a character refused by Config.StrictNames).
+	// "-pnpres" suffix, or a character refused by Config.StrictNames). Every
+	// name error wraps it together with ErrInvalidChannel, ErrInvalidGroup
+	// or ErrInvalidUUID, which tell which kind of name it was.
 	ErrInvalidName = errors.New("presence: invalid name")
+
+	// ErrInvalidChannel: a channel name breaks the naming rules.
+	ErrInvalidChannel = errors.New("presence: invalid channel")
+
+	// ErrInvalidGroup: a channel group name breaks the naming rules.
+	ErrInvalidGroup = errors.New("presence: invalid channel group")
+
+	// ErrInvalidUUID: a uuid breaks the naming rules.
+	ErrInvalidUUID = errors.New("presence: invalid uuid")
+
+	// ErrNoTargets: a heartbeat, leave, set_state, get_state or subscription
+	// names no channel and no group (a subscription may set All instead).
+	// Naming only groups that are empty or do not exist is not an error:
+	// such a call does nothing.
+	ErrNoTargets = errors.New("presence: no channel and no group named")
 
 	// ErrTooManyNames: a call names more distinct channels and groups than
 	// Config.MaxNamesPerCall.
@@ -40,7 +64,8 @@ var (
 	// Config.MaxStateBytes.
 	ErrStateTooLarge = errors.New("presence: state too large")
 
-	// ErrInvalidTimeout: a heartbeat timeout is negative.
+	// ErrInvalidTimeout: a heartbeat timeout is negative. (A positive one
+	// outside [MinTimeout, MaxTimeout] is clamped, as PubNub does.)
 	ErrInvalidTimeout = errors.New("presence: invalid timeout")
 
 	// ErrInvalidPaging: a here_now limit outside 0..1000 or a negative offset.

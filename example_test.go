@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,13 +17,13 @@ func Example() {
 	}
 	defer e.Close()
 
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby", "game-1"}})
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "bob", Channels: []string{"lobby"}})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby", "game-1"}})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "bob", Channels: []string{"lobby"}})
 
-	res, _ := e.HereNow(presence.HereNowQuery{Channels: []string{"lobby"}})
+	res, _ := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"lobby"}})
 	lobby, _ := res.Channel("lobby")
 	fmt.Println("lobby occupancy:", lobby.Occupancy)
-	where, _ := e.WhereNow("alice")
+	where, _ := e.WhereNow(ctx, "alice")
 	fmt.Println("alice is in:", where)
 	// Output:
 	// lobby occupancy: 2
@@ -35,13 +36,13 @@ func ExampleEngine_Sweep() {
 	clk := clock.NewMock()
 	e, _ := presence.New(presence.Config{Clock: clk, SweepInterval: -1, MinTimeout: time.Second})
 	defer e.Close()
-	sub, _ := e.Subscribe(presence.SubscribeOptions{Channels: []string{"lobby"}})
+	sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{Channels: []string{"lobby"}})
 
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}, Timeout: 10 * time.Second})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}, Timeout: 10 * time.Second})
 	clk.Add(9 * time.Second)
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}, Timeout: 10 * time.Second}) // refresh: no event
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}, Timeout: 10 * time.Second}) // refresh: no event
 	clk.Add(10 * time.Second)
-	e.Sweep()
+	e.Sweep(ctx)
 
 	for range 2 {
 		ev := <-sub.Events()
@@ -57,16 +58,16 @@ func ExampleEngine_Sweep() {
 func ExampleEngine_SetState() {
 	e, _ := presence.New(presence.Config{})
 	defer e.Close()
-	sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
+	sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{All: true})
 
-	e.Heartbeat(presence.HeartbeatRequest{
+	e.Heartbeat(ctx, presence.HeartbeatRequest{
 		UUID:     "alice",
 		Channels: []string{"lobby"},
 		State:    map[string]any{"lobby": map[string]any{"mood": "happy"}},
 	})
-	stored, _ := e.SetState("alice", []string{"lobby"}, nil, `{"mood": "busy", "level": 3}`)
+	stored, _ := e.SetState(ctx, presence.SetStateRequest{UUID: "alice", Channels: []string{"lobby"}, State: json.RawMessage(`{"mood": "busy", "level": 3}`)})
 	fmt.Println("stored:", string(stored))
-	states, _ := e.GetState("alice", []string{"lobby"}, nil)
+	states, _ := e.GetState(ctx, presence.GetStateRequest{UUID: "alice", Channels: []string{"lobby"}})
 	fmt.Println("lobby:", string(states["lobby"]))
 
 	for range 2 {
@@ -86,11 +87,11 @@ func ExampleEngine_AddChannels() {
 	e, _ := presence.New(presence.Config{})
 	defer e.Close()
 
-	e.AddChannels("europe", []string{"paris", "berlin"})
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Groups: []string{"europe"}})
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "bob", Channels: []string{"paris"}})
+	e.AddChannels(ctx, "europe", []string{"paris", "berlin"})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Groups: []string{"europe"}})
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "bob", Channels: []string{"paris"}})
 
-	res, _ := e.HereNow(presence.HereNowQuery{Groups: []string{"europe"}})
+	res, _ := e.HereNow(ctx, presence.HereNowQuery{Groups: []string{"europe"}})
 	for _, c := range res.Channels {
 		fmt.Println(c.Channel, c.Occupancy)
 	}
@@ -106,12 +107,12 @@ func ExampleEngine_AddChannels() {
 func ExampleEngine_Subscribe() {
 	e, _ := presence.New(presence.Config{})
 	defer e.Close()
-	e.AddChannels("rooms", []string{"room-1", "room-2"})
-	sub, _ := e.Subscribe(presence.SubscribeOptions{Groups: []string{"rooms"}})
+	e.AddChannels(ctx, "rooms", []string{"room-1", "room-2"})
+	sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{Groups: []string{"rooms"}})
 	defer sub.Close()
 
-	e.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Channels: []string{"room-1", "elsewhere"}})
-	e.Leave("alice", []string{"room-1"}, nil)
+	e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Channels: []string{"room-1", "elsewhere"}})
+	e.Leave(ctx, presence.LeaveRequest{UUID: "alice", Channels: []string{"room-1"}})
 
 	for range 2 {
 		ev := <-sub.Events()
@@ -128,13 +129,13 @@ func ExampleConfig_announceMax() {
 	clk := clock.NewMock()
 	e, _ := presence.New(presence.Config{Clock: clk, SweepInterval: -1, AnnounceMax: 2, Interval: 10 * time.Second, Deltas: true})
 	defer e.Close()
-	sub, _ := e.Subscribe(presence.SubscribeOptions{Channels: []string{"arena"}})
+	sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{Channels: []string{"arena"}})
 
 	for _, u := range []string{"a", "b", "c", "d"} {
-		e.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"arena"}})
+		e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"arena"}})
 	}
 	clk.Add(10 * time.Second)
-	e.Sweep()
+	e.Sweep(ctx)
 
 	for range 3 {
 		ev := <-sub.Events()
@@ -152,10 +153,10 @@ func ExampleEngine_AppendOccupants() {
 	e, _ := presence.New(presence.Config{})
 	defer e.Close()
 	for _, u := range []string{"alice", "bob", "carol"} {
-		e.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"lobby"}})
+		e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"lobby"}})
 	}
 	buf := make([]string, 0, 64)
-	buf, _ = e.AppendOccupants(buf[:0], "lobby")
+	buf, _ = e.AppendOccupants(ctx, buf[:0], "lobby")
 	fmt.Println(len(buf), buf)
 	// Output:
 	// 3 [alice bob carol]

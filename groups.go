@@ -7,6 +7,7 @@
 package presence
 
 import (
+	"context"
 	"slices"
 	"sync"
 
@@ -56,7 +57,7 @@ func (e *Engine) checkGroupEdit(g string, channels []string) error {
 // the group are ignored. More than Config.MaxGroupEdit channels is
 // ErrTooManyChannels; a group that would exceed Config.MaxGroupChannels is
 // ErrGroupFull, and nothing is added.
-func (e *Engine) AddChannels(g string, channels []string) error {
+func (e *Engine) AddChannels(_ context.Context, g string, channels []string) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -101,7 +102,7 @@ func (e *Engine) AddChannels(g string, channels []string) error {
 
 // RemoveChannels removes channels from group g; channels not in it are
 // ignored. A group left empty no longer exists.
-func (e *Engine) RemoveChannels(g string, channels []string) error {
+func (e *Engine) RemoveChannels(_ context.Context, g string, channels []string) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -132,7 +133,7 @@ func (e *Engine) RemoveChannels(g string, channels []string) error {
 
 // DeleteGroup removes group g and its channel list. Deleting a group that
 // does not exist is not an error.
-func (e *Engine) DeleteGroup(g string) error {
+func (e *Engine) DeleteGroup(_ context.Context, g string) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
@@ -156,7 +157,7 @@ func (e *Engine) DeleteGroup(g string) error {
 
 // GroupChannels returns the channels of group g, sorted; a group that does
 // not exist lists as empty. The slice is the caller's.
-func (e *Engine) GroupChannels(g string) ([]string, error) {
+func (e *Engine) GroupChannels(_ context.Context, g string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -179,7 +180,7 @@ func (e *Engine) GroupChannels(g string) ([]string, error) {
 
 // Groups returns the names of every group, sorted. The slice is the
 // caller's.
-func (e *Engine) Groups() ([]string, error) {
+func (e *Engine) Groups(context.Context) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}

@@ -1,6 +1,7 @@
 package presence
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"testing"
@@ -30,42 +31,42 @@ func TestChurnLeavesNothing(t *testing.T) {
 	// A first small churn lets the runtime start the threads a parallel
 	// sweep uses, so that its own allocations are in the baseline.
 	for i := range 1000 {
-		e.Heartbeat(HeartbeatRequest{UUID: fmt.Sprint("warm-", i), Channels: []string{fmt.Sprint("warm-", i%64)}})
+		e.Heartbeat(ctx, HeartbeatRequest{UUID: fmt.Sprint("warm-", i), Channels: []string{fmt.Sprint("warm-", i%64)}})
 	}
 	clk.now = clk.now.Add(e.cfg.DefaultTimeout)
-	e.Sweep()
+	e.Sweep(ctx)
 	empty := heapAlloc()
-	sub, _ := e.Subscribe(SubscribeOptions{All: true, Buffer: 16})
+	sub, _ := e.Subscribe(ctx, SubscribeOptions{All: true, Buffer: 16})
 	const n = 100_000
 	for i := range n {
 		ch, uuid := fmt.Sprintf("chan-%d", i), fmt.Sprintf("uuid-%d", i)
-		if err := e.Heartbeat(HeartbeatRequest{UUID: uuid, Channels: []string{ch, "shared"}, Timeout: 10 * time.Second, State: map[string]any{ch: `{"i":1}`}}); err != nil {
+		if err := e.Heartbeat(ctx, HeartbeatRequest{UUID: uuid, Channels: []string{ch, "shared"}, Timeout: 10 * time.Second, State: map[string]any{ch: json.RawMessage(`{"i":1}`)}}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.SetState(uuid, []string{"elsewhere-" + ch}, nil, `{"p":1}`); err != nil { // pending state
+		if _, err := e.SetState(ctx, SetStateRequest{UUID: uuid, Channels: []string{"elsewhere-" + ch}, State: json.RawMessage(`{"p":1}`)}); err != nil { // pending state
 			t.Fatal(err)
 		}
 		if i%2 == 0 {
-			if err := e.Leave(uuid, []string{ch, "shared"}, nil); err != nil {
+			if err := e.Leave(ctx, LeaveRequest{UUID: uuid, Channels: []string{ch, "shared"}}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := e.AddChannels("grp", []string{"a", "b"}); err != nil {
+	if err := e.AddChannels(ctx, "grp", []string{"a", "b"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.DeleteGroup("grp"); err != nil {
+	if err := e.DeleteGroup(ctx, "grp"); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := e.Stats()
+	st, _ := e.Stats(ctx)
 	if st.Memberships != n/2*2 {
 		t.Fatalf("Memberships = %d, want %d", st.Memberships, n)
 	}
 	clk.now = clk.now.Add(e.cfg.DefaultTimeout) // past every deadline and every pending state
-	e.Sweep()
+	e.Sweep(ctx)
 	sub.Close()
 
-	st, _ = e.Stats()
+	st, _ = e.Stats(ctx)
 	if st != (Stats{Events: st.Events, SlowSubscriptions: st.SlowSubscriptions}) {
 		t.Fatalf("Stats after churn = %+v, want all zero", st)
 	}

@@ -8,7 +8,7 @@ import (
 	"pgregory.net/rapid"
 )
 
-func newBackend(cfg presence.Config) (presencetest.Backend, error) { return presence.New(cfg) }
+func newBackend(cfg presence.Config) (presence.Backend, error) { return presence.New(cfg) }
 
 // TestModel is the main correctness test: random operation sequences
 // checked after every step against a plain model and against the

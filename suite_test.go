@@ -1,6 +1,7 @@
 package presence_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/presencekit/presence"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestBehaviour(t *testing.T) {
-	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presencetest.Backend {
+	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presence.Backend {
 		e, err := presence.New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -16,3 +17,6 @@ func TestBehaviour(t *testing.T) {
 		return e
 	})
 }
+
+// ctx is the context of the tests' calls: the engine does not consult it.
+var ctx = context.Background()

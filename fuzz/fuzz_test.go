@@ -2,6 +2,7 @@ package fuzz
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,10 @@ import (
 	"pgregory.net/rapid"
 )
 
-func newBackend(cfg presence.Config) (presencetest.Backend, error) { return presence.New(cfg) }
+// ctx is the context of the fuzzers' calls: the engine does not consult it.
+var ctx = context.Background()
+
+func newBackend(cfg presence.Config) (presence.Backend, error) { return presence.New(cfg) }
 
 // FuzzOperations runs the model-based state machine on fuzzer input.
 func FuzzOperations(f *testing.F) {
@@ -45,12 +49,12 @@ func FuzzState(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e := newEngine(t, nil)
-		sub, _ := e.Subscribe(presence.SubscribeOptions{All: true})
-		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, State: map[string]any{"c": `{"old":1}`}}); err != nil {
+		sub, _ := e.Subscribe(ctx, presence.SubscribeOptions{All: true})
+		if err := e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, State: map[string]any{"c": json.RawMessage(`{"old":1}`)}}); err != nil {
 			t.Fatal(err)
 		}
 		<-sub.Events()
-		got, err := e.SetState("u", []string{"c"}, nil, json.RawMessage(raw))
+		got, err := e.SetState(ctx, presence.SetStateRequest{UUID: "u", Channels: []string{"c"}, State: json.RawMessage(raw)})
 		isObject := isJSONObject(raw)
 		if err != nil {
 			if !errors.Is(err, presence.ErrInvalidState) && !errors.Is(err, presence.ErrStateTooLarge) {
@@ -59,7 +63,7 @@ func FuzzState(f *testing.F) {
 			if errors.Is(err, presence.ErrInvalidState) && isObject && utf8.Valid(raw) {
 				t.Fatalf("SetState(%q) refused a valid object: %v", raw, err)
 			}
-			if st, _ := e.GetState("u", []string{"c"}, nil); string(st["c"]) != `{"old":1}` {
+			if st, _ := e.GetState(ctx, presence.GetStateRequest{UUID: "u", Channels: []string{"c"}}); string(st["c"]) != `{"old":1}` {
 				t.Fatalf("refused SetState(%q) changed the state to %s", raw, st["c"])
 			}
 			if len(sub.Events()) != 0 {
@@ -73,7 +77,7 @@ func FuzzState(f *testing.F) {
 		if len(got) > 256 {
 			t.Fatalf("stored %d bytes, over MaxStateBytes", len(got))
 		}
-		again, err := e.SetState("u", []string{"c"}, nil, got)
+		again, err := e.SetState(ctx, presence.SetStateRequest{UUID: "u", Channels: []string{"c"}, State: got})
 		if err != nil || !bytes.Equal(again, got) {
 			t.Fatalf("canonical %s is not stable: %s, %v", got, again, err)
 		}
@@ -153,8 +157,8 @@ func FuzzNames(f *testing.F) {
 		}
 		for _, c := range cases {
 			e := newEngine(t, func(c *presence.Config) { c.StrictNames = strict })
-			err := e.Heartbeat(c.req)
-			st, _ := e.Stats()
+			err := e.Heartbeat(ctx, c.req)
+			st, _ := e.Stats(ctx)
 			switch {
 			case c.valid && err != nil:
 				t.Fatalf("%s %q (strict %v) refused: %v", c.what, name, strict, err)

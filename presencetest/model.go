@@ -33,7 +33,7 @@ var (
 // The config it passes has a *ManualClock, a negative SweepInterval,
 // interval mode on or off at random, and Deltas on, so the event stream
 // alone rebuilds the memberships.
-func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
+func Check(t *rapid.T, newBackend func(presence.Config) (presence.Backend, error)) {
 	clk := NewManualClock(Epoch)
 	cfg := presence.Config{
 		Clock:          clk,
@@ -50,7 +50,7 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 		t.Fatalf("new backend: %v", err)
 	}
 	defer b.Close()
-	sub, err := b.Subscribe(presence.SubscribeOptions{All: true, Buffer: 1 << 16})
+	sub, err := b.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 1 << 16})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -76,10 +76,13 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 				state = map[string]any{}
 				keys := rapid.SliceOfNDistinct(rapid.SampledFrom(append(append([]string{"zz"}, modelChannels...), modelGroups...)), 1, 3, rapid.ID[string]).Draw(t, "stateKeys")
 				for _, k := range keys {
-					state[k] = rapid.SampledFrom(modelStates).Draw(t, "state")
+					state[k] = json.RawMessage(rapid.SampledFrom(modelStates).Draw(t, "state"))
 				}
 			}
-			err := b.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: chans, Groups: groups, Timeout: timeout, State: state})
+			err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: chans, Groups: groups, Timeout: timeout, State: state})
+			if noTargets(t, "Heartbeat", chans, groups, err) {
+				return
+			}
 			if err != nil {
 				t.Fatalf("Heartbeat(%s, %v, %v): %v", uuid, chans, groups, err)
 			}
@@ -89,7 +92,11 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 			uuid := rapid.SampledFrom(modelUUIDs).Draw(t, "uuid")
 			chans := rapid.SliceOfNDistinct(rapid.SampledFrom(modelChannels), 0, 3, rapid.ID[string]).Draw(t, "channels")
 			groups := rapid.SliceOfNDistinct(rapid.SampledFrom(modelGroups), 0, 2, rapid.ID[string]).Draw(t, "groups")
-			if err := b.Leave(uuid, chans, groups); err != nil {
+			err := b.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: chans, Groups: groups})
+			if noTargets(t, "Leave", chans, groups, err) {
+				return
+			}
+			if err != nil {
 				t.Fatalf("Leave: %v", err)
 			}
 			m.leave(uuid, m.expand(chans, groups))
@@ -99,7 +106,10 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 			chans := rapid.SliceOfNDistinct(rapid.SampledFrom(modelChannels), 0, 2, rapid.ID[string]).Draw(t, "channels")
 			groups := rapid.SliceOfNDistinct(rapid.SampledFrom(modelGroups), 0, 1, rapid.ID[string]).Draw(t, "groups")
 			st := rapid.SampledFrom(modelStates).Draw(t, "state")
-			got, err := b.SetState(uuid, chans, groups, st)
+			got, err := b.SetState(ctx, presence.SetStateRequest{UUID: uuid, Channels: chans, Groups: groups, State: json.RawMessage(st)})
+			if noTargets(t, "SetState", chans, groups, err) {
+				return
+			}
 			if err != nil {
 				t.Fatalf("SetState: %v", err)
 			}
@@ -113,7 +123,7 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 			chans := rapid.SliceOfN(rapid.SampledFrom(modelChannels), 1, 3).Draw(t, "channels")
 			switch rapid.IntRange(0, 2).Draw(t, "edit") {
 			case 0:
-				if err := b.AddChannels(g, chans); err != nil {
+				if err := b.AddChannels(ctx, g, chans); err != nil {
 					t.Fatalf("AddChannels: %v", err)
 				}
 				for _, c := range chans {
@@ -122,7 +132,7 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 					}
 				}
 			case 1:
-				if err := b.RemoveChannels(g, chans); err != nil {
+				if err := b.RemoveChannels(ctx, g, chans); err != nil {
 					t.Fatalf("RemoveChannels: %v", err)
 				}
 				m.groups[g] = slices.DeleteFunc(m.groups[g], func(c string) bool { return slices.Contains(chans, c) })
@@ -130,7 +140,7 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 					delete(m.groups, g)
 				}
 			default:
-				if err := b.DeleteGroup(g); err != nil {
+				if err := b.DeleteGroup(ctx, g); err != nil {
 					t.Fatalf("DeleteGroup: %v", err)
 				}
 				delete(m.groups, g)
@@ -142,13 +152,13 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 			var err error
 			switch rapid.IntRange(0, 3).Draw(t, "op") {
 			case 0:
-				err = b.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: []string{"c0", bad}})
+				err = b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: []string{"c0", bad}})
 			case 1:
-				err = b.Leave(uuid, []string{"c1"}, []string{bad})
+				err = b.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: []string{"c1"}, Groups: []string{bad}})
 			case 2:
-				_, err = b.SetState(uuid, []string{"c0", bad}, nil, `{"a":1}`)
+				_, err = b.SetState(ctx, presence.SetStateRequest{UUID: uuid, Channels: []string{"c0", bad}, State: json.RawMessage(`{"a":1}`)})
 			default:
-				_, err = b.SetState(uuid, []string{"c0"}, nil, `[1]`)
+				_, err = b.SetState(ctx, presence.SetStateRequest{UUID: uuid, Channels: []string{"c0"}, State: json.RawMessage(`[1]`)})
 				if !errors.Is(err, presence.ErrInvalidState) {
 					t.Fatalf("SetState([1]) = %v, want ErrInvalidState", err)
 				}
@@ -162,7 +172,7 @@ func Check(t *rapid.T, newBackend func(presence.Config) (Backend, error)) {
 			d := rapid.SampledFrom([]time.Duration{0, 500 * time.Millisecond, time.Second, 3 * time.Second, 10 * time.Second, 29 * time.Second, 31 * time.Second, 61 * time.Second}).Draw(t, "advance")
 			clk.Add(d)
 			m.now = m.now.Add(d)
-			if err := b.Sweep(); err != nil {
+			if err := b.Sweep(ctx); err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
 			m.sweep()
@@ -305,11 +315,11 @@ func (m *model) heartbeat(uuid string, chans, groups []string, timeout time.Dura
 	for _, c := range m.expand(chans, groups) {
 		st, has := "", false
 		if v, ok := state[c]; ok && slices.Contains(chans, c) {
-			st, has = canon(v.(string)), true
+			st, has = canon(string(v.(json.RawMessage))), true
 		} else {
 			for _, g := range groups {
 				if v, ok := state[g]; ok && slices.Contains(m.groups[g], c) {
-					st, has = canon(v.(string)), true
+					st, has = canon(string(v.(json.RawMessage))), true
 					break
 				}
 			}
@@ -425,11 +435,9 @@ func normalize(evs []string) (seq []string, uuids []string) {
 	return seq, uuids
 }
 
-func (m *model) check(t *rapid.T, b Backend, sub *presence.Subscription, sweepStep bool) {
-	if f, ok := b.(Flusher); ok {
-		if err := f.Flush(); err != nil {
-			t.Fatalf("Flush: %v", err)
-		}
+func (m *model) check(t *rapid.T, b presence.Backend, sub *presence.Subscription, sweepStep bool) {
+	if err := b.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
 	}
 	// events, per channel
 	got := map[string][]string{}
@@ -461,7 +469,7 @@ func (m *model) check(t *rapid.T, b Backend, sub *presence.Subscription, sweepSt
 	m.want = map[string][]string{}
 
 	// here_now, global, with state
-	r, err := b.HereNow(presence.HereNowQuery{IncludeState: true})
+	r, err := b.HereNow(ctx, presence.HereNowQuery{IncludeState: true})
 	if err != nil {
 		t.Fatalf("HereNow: %v", err)
 	}
@@ -491,7 +499,7 @@ func (m *model) check(t *rapid.T, b Backend, sub *presence.Subscription, sweepSt
 	// where_now and get_state of every uuid
 	uuids := 0
 	for _, u := range modelUUIDs {
-		where, err := b.WhereNow(u)
+		where, err := b.WhereNow(ctx, u)
 		if err != nil {
 			t.Fatalf("WhereNow(%s): %v", u, err)
 		}
@@ -513,7 +521,7 @@ func (m *model) check(t *rapid.T, b Backend, sub *presence.Subscription, sweepSt
 		if !slices.Equal(where, want) && !(len(where) == 0 && len(want) == 0) {
 			t.Fatalf("WhereNow(%s) = %q, want %q", u, where, want)
 		}
-		st, err := b.GetState(u, modelChannels, nil)
+		st, err := b.GetState(ctx, presence.GetStateRequest{UUID: u, Channels: modelChannels})
 		if err != nil {
 			t.Fatalf("GetState(%s): %v", u, err)
 		}
@@ -525,7 +533,7 @@ func (m *model) check(t *rapid.T, b Backend, sub *presence.Subscription, sweepSt
 			t.Fatalf("GetState(%s) = %v, want %v", u, gotState, wantState)
 		}
 	}
-	st, err := b.Stats()
+	st, err := b.Stats(ctx)
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
 	}
@@ -598,4 +606,17 @@ func mergeKeys(a, b map[string][]string) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// noTargets checks the rule for a call naming no channel and no group: it
+// fails with ErrNoTargets and changes nothing. It reports whether the call
+// named nothing.
+func noTargets(t *rapid.T, op string, chans, groups []string, err error) bool {
+	if len(chans) > 0 || len(groups) > 0 {
+		return false
+	}
+	if !errors.Is(err, presence.ErrNoTargets) {
+		t.Fatalf("%s naming nothing: err %v, want ErrNoTargets", op, err)
+	}
+	return true
 }

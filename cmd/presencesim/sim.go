@@ -177,7 +177,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		return nil, err
 	}
 	defer eng.Close()
-	sub, err := eng.Subscribe(presence.SubscribeOptions{All: true, Buffer: 1 << 16})
+	sub, err := eng.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 1 << 16})
 	if err != nil {
 		return nil, err
 	}
@@ -220,13 +220,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	byClient := func(i int) int { return i % cfg.Workers }
 
 	sample := func(step int) error {
-		st, err := eng.Stats()
+		st, err := eng.Stats(ctx)
 		if err != nil {
 			return err
 		}
 		s := Sample{At: time.Duration(step) * cfg.Step, Memberships: st.Memberships}
 		for _, ch := range watched {
-			n, err := eng.Occupancy(ch)
+			n, err := eng.Occupancy(ctx, ch)
 			if err != nil {
 				return err
 			}
@@ -249,7 +249,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if err := dispatch(); err != nil {
 		return nil, err
 	}
-	st, err := eng.Stats()
+	st, err := eng.Stats(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +283,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		} else {
 			mock.Set(start.Add(time.Duration(step) * cfg.Step))
 		}
-		if err := eng.Sweep(); err != nil {
+		if err := eng.Sweep(ctx); err != nil {
 			return nil, err
 		}
 		// The clients' side, decided here so that workers share nothing:
@@ -340,7 +340,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	rep.Wall = time.Since(wallStart)
 	rep.Simulated = time.Duration(steps) * cfg.Step
 
-	st, err = eng.Stats()
+	st, err = eng.Stats(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -430,17 +430,18 @@ type worker struct {
 }
 
 func (w *worker) run(tasks []task) error {
+	ctx := context.Background() // the engine does not consult it; Run checks its own between steps
 	for _, t := range tasks {
 		var err error
 		start := time.Now()
 		switch t.op {
 		case OpHeartbeat, OpJoin:
 			c := &w.clients[t.c]
-			err = w.eng.Heartbeat(presence.HeartbeatRequest{UUID: c.uuid, Channels: c.channels, Timeout: w.timeout})
+			err = w.eng.Heartbeat(ctx, presence.HeartbeatRequest{UUID: c.uuid, Channels: c.channels, Timeout: w.timeout})
 			c.joined = true
 		case OpLeave:
 			c := &w.clients[t.c]
-			err = w.eng.Leave(c.uuid, c.channels, nil)
+			err = w.eng.Leave(ctx, presence.LeaveRequest{UUID: c.uuid, Channels: c.channels})
 			c.joined = false
 		case OpSetState:
 			c := &w.clients[t.c]
@@ -449,12 +450,12 @@ func (w *worker) run(tasks []task) error {
 			w.buf = append(w.buf, `","seq":`...)
 			w.buf = strconv.AppendInt(w.buf, int64(w.rand.IntN(1000)), 10)
 			w.buf = append(w.buf, '}')
-			_, err = w.eng.SetState(c.uuid, c.channels, nil, json.RawMessage(w.buf))
+			_, err = w.eng.SetState(ctx, presence.SetStateRequest{UUID: c.uuid, Channels: c.channels, State: json.RawMessage(w.buf)})
 		case OpHereNow:
 			w.oneCh[0] = w.chans[t.c]
-			_, err = w.eng.HereNow(presence.HereNowQuery{Channels: w.oneCh[:]})
+			_, err = w.eng.HereNow(ctx, presence.HereNowQuery{Channels: w.oneCh[:]})
 		case OpOccupancy:
-			_, err = w.eng.Occupancy(w.chans[t.c])
+			_, err = w.eng.Occupancy(ctx, w.chans[t.c])
 		}
 		w.hist[t.op].add(time.Since(start))
 		if err != nil {

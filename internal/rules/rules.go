@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -26,27 +28,45 @@ type Rules struct {
 	MaxStateBytes   int
 	StrictNames     bool
 
-	ErrInvalidName   error
-	ErrTooManyNames  error
-	ErrInvalidState  error
-	ErrStateTooLarge error
+	ErrInvalidName    error // wrapped by every name error, with the kind's own below
+	ErrInvalidChannel error
+	ErrInvalidGroup   error
+	ErrInvalidUUID    error
+	ErrTooManyNames   error
+	ErrInvalidState   error
+	ErrStateTooLarge  error
 }
 
 // inputError wraps a sentinel and carries its own message, so the text
 // reads `presence: invalid channel "a,b": contains ','` while errors.Is
 // still finds the sentinel.
 type inputError struct {
-	sentinel error
-	msg      string
+	sentinels []error
+	msg       string
 }
 
-func (e *inputError) Error() string { return e.msg }
-func (e *inputError) Unwrap() error { return e.sentinel }
+func (e *inputError) Error() string   { return e.msg }
+func (e *inputError) Unwrap() []error { return e.sentinels }
 
 // NewError returns an error wrapping sentinel whose message is "presence: "
 // and the formatted text.
 func NewError(sentinel error, format string, args ...any) error {
-	return &inputError{sentinel: sentinel, msg: "presence: " + fmt.Sprintf(format, args...)}
+	return &inputError{sentinels: []error{sentinel}, msg: "presence: " + fmt.Sprintf(format, args...)}
+}
+
+// nameError returns an error wrapping ErrInvalidName and the sentinel of
+// kind ("channel", "group" or "uuid").
+func (r *Rules) nameError(kind, format string, args ...any) error {
+	sentinels := []error{r.ErrInvalidName}
+	switch kind {
+	case "channel":
+		sentinels = append(sentinels, r.ErrInvalidChannel)
+	case "group":
+		sentinels = append(sentinels, r.ErrInvalidGroup)
+	case "uuid":
+		sentinels = append(sentinels, r.ErrInvalidUUID)
+	}
+	return &inputError{sentinels: sentinels, msg: "presence: " + fmt.Sprintf(format, args...)}
 }
 
 // CheckName validates one name. kind is "channel", "group" or "uuid";
@@ -54,10 +74,10 @@ func NewError(sentinel error, format string, args ...any) error {
 // stricter characters.
 func (r *Rules) CheckName(kind, name string, channelLike bool) error {
 	if name == "" {
-		return NewError(r.ErrInvalidName, "invalid %s %q: empty", kind, name)
+		return r.nameError(kind, "invalid %s %q: empty", kind, name)
 	}
 	if len(name) > r.MaxNameBytes {
-		return NewError(r.ErrInvalidName, "invalid %s %q: longer than %d bytes", kind, name, r.MaxNameBytes)
+		return r.nameError(kind, "invalid %s %q: longer than %d bytes", kind, name, r.MaxNameBytes)
 	}
 	if PlainASCII(name) && !(channelLike && (r.StrictNames || strings.HasSuffix(name, PresenceSuffix))) {
 		return nil
@@ -67,26 +87,26 @@ func (r *Rules) CheckName(kind, name string, channelLike bool) error {
 		if c < utf8.RuneSelf {
 			switch {
 			case c < 0x20 || c == 0x7f:
-				return NewError(r.ErrInvalidName, "invalid %s %q: contains control character %U", kind, name, rune(c))
+				return r.nameError(kind, "invalid %s %q: contains control character %U", kind, name, rune(c))
 			case c == ',':
-				return NewError(r.ErrInvalidName, "invalid %s %q: contains ','", kind, name)
+				return r.nameError(kind, "invalid %s %q: contains ','", kind, name)
 			case channelLike && r.StrictNames && strings.IndexByte(":*/\\ ", c) >= 0:
-				return NewError(r.ErrInvalidName, "invalid %s %q: contains %q (strict names)", kind, name, rune(c))
+				return r.nameError(kind, "invalid %s %q: contains %q (strict names)", kind, name, rune(c))
 			}
 			i++
 			continue
 		}
 		c2, size := utf8.DecodeRuneInString(name[i:])
 		if c2 == utf8.RuneError && size == 1 {
-			return NewError(r.ErrInvalidName, "invalid %s %q: not valid UTF-8", kind, name)
+			return r.nameError(kind, "invalid %s %q: not valid UTF-8", kind, name)
 		}
 		if c2 >= 0x80 && c2 <= 0x9f {
-			return NewError(r.ErrInvalidName, "invalid %s %q: contains control character %U", kind, name, c2)
+			return r.nameError(kind, "invalid %s %q: contains control character %U", kind, name, c2)
 		}
 		i += size
 	}
 	if channelLike && strings.HasSuffix(name, PresenceSuffix) {
-		return NewError(r.ErrInvalidName, "invalid %s %q: the suffix %q is reserved", kind, name, PresenceSuffix)
+		return r.nameError(kind, "invalid %s %q: the suffix %q is reserved", kind, name, PresenceSuffix)
 	}
 	return nil
 }
@@ -188,11 +208,12 @@ func Contains(l []string, s string) bool {
 	return false
 }
 
-// CanonicalState turns a state given as json.RawMessage, []byte, string
-// (raw JSON) or any value json.Marshal turns into an object into canonical
-// JSON: keys sorted, no white space, numbers as written. "{}" gives "" (no
-// state). A non-object is ErrInvalidState; canonical JSON longer than
-// MaxStateBytes is ErrStateTooLarge.
+// CanonicalState turns a state given as json.RawMessage or []byte (raw
+// JSON), or any value json.Marshal turns into an object (a map, a struct),
+// into canonical JSON: keys sorted, no white space, numbers as written. "{}"
+// gives "" (no state). A non-object is ErrInvalidState (a Go string is a
+// JSON string, and is refused with a message saying how to pass raw JSON);
+// canonical JSON longer than MaxStateBytes is ErrStateTooLarge.
 func (r *Rules) CanonicalState(v any) (string, error) {
 	var raw []byte
 	switch s := v.(type) {
@@ -201,7 +222,7 @@ func (r *Rules) CanonicalState(v any) (string, error) {
 	case []byte:
 		raw = s
 	case string:
-		raw = []byte(s)
+		return "", NewError(r.ErrInvalidState, "invalid state %s of type string: not a JSON object (pass raw JSON as json.RawMessage, or a map or struct)", quoteState([]byte(strconv.Quote(s))))
 	case nil:
 		return "", NewError(r.ErrInvalidState, "invalid state null: not a JSON object")
 	default:
@@ -324,3 +345,42 @@ func JSONStringLen(s string) int {
 	}
 	return n
 }
+
+// DeltaSize adds up the length of the JSON of an interval event's deltas as
+// PubNub's payload carries them: "join":[…],"leave":[…],"timeout":[…], each
+// list present only when non-empty, strings encoded as encoding/json does.
+// Above 30,000 bytes an interval event carries here_now_refresh instead. The
+// zero value is an empty list.
+type DeltaSize struct {
+	n, items [3]int
+}
+
+// Add counts uuid in list kind: 0 join, 1 leave, 2 timeout. Any other kind
+// counts for nothing.
+func (s *DeltaSize) Add(kind int, uuid string) {
+	if kind < 0 || kind >= len(s.n) {
+		return
+	}
+	s.n[kind] += JSONStringLen(uuid)
+	s.items[kind]++
+}
+
+// Bytes returns the JSON length of the lists counted so far.
+func (s *DeltaSize) Bytes() int {
+	size, lists := 0, 0
+	for i, key := range [3]string{"join", "leave", "timeout"} {
+		if s.items[i] == 0 {
+			continue
+		}
+		size += len(key) + 5 + s.n[i] + s.items[i] - 1 // "key":[ … ] with commas
+		lists++
+	}
+	if lists > 1 {
+		size += lists - 1
+	}
+	return size
+}
+
+// Timetoken returns PubNub's 17-digit timetoken of t: 100 ns units since
+// the Unix epoch.
+func Timetoken(t time.Time) int64 { return t.UnixNano() / 100 }
