@@ -31,5 +31,5 @@ echo "== Go SDK conformance"
 echo "== JS SDK conformance"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-go build -o "$tmp/presenced" ./cmd/presenced
+(cd ../cmd/presenced && go build -o "$tmp/presenced" .)
 (cd conformance/js && npm ci --no-audit --no-fund && PRESENCED="$tmp/presenced" node --test)

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const moduleDir = path.resolve(__dirname, '..', '..'); // the pubnubhttp module
+const moduleDir = path.resolve(__dirname, '..', '..', '..', 'cmd', 'presenced'); // the presenced module
 let built;
 
 function binary() {
@@ -17,7 +17,7 @@ function binary() {
   if (!built) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'presenced-'));
     built = path.join(dir, 'presenced');
-    execFileSync('go', ['build', '-o', built, './cmd/presenced'], { cwd: moduleDir, stdio: 'inherit' });
+    execFileSync('go', ['build', '-o', built, '.'], { cwd: moduleDir, stdio: 'inherit' });
   }
   return built;
 }
