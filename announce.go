@@ -10,6 +10,7 @@ package presence
 import (
 	"container/heap"
 	"encoding/json"
+	"time"
 
 	"github.com/presencekit/presence/internal/rules"
 )
@@ -62,8 +63,8 @@ func (h *tickHeap) Pop() any {
 }
 
 // announce reports a join, leave or timeout on ch, whose members already
-// reflect it. Caller holds cs.mu.
-func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state string, now nowTick) {
+// reflect it; deadline (ns) is the removed member's. Caller holds cs.mu.
+func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state string, deadline int64, now nowTick) {
 	occ := len(ch.members)
 	if am := e.announceMax; am >= 0 {
 		if ch.iv != nil {
@@ -87,6 +88,9 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 		}
 	}
 	ev := Event{Action: a, Channel: ch.name, UUID: uuid, Occupancy: occ}
+	if a == Timeout {
+		ev.Deadline = time.Unix(0, deadline)
+	}
 	if state != "" && e.hub.Active() {
 		ev.State = json.RawMessage(state)
 	}

@@ -112,6 +112,14 @@ type Config struct {
 	// negative means no sweeper goroutine: the caller drives expiry with
 	// Engine.Sweep.
 	SweepInterval time.Duration
+	// OnSweep, when set, is called after each sweep that found something
+	// due (members to expire or refile, interval events, pending state to
+	// drop), with the sweep's duration and the number of memberships it
+	// expired. The duration is measured on the real clock, whatever Clock
+	// is: it is what the sweep cost. It is called from the sweeper
+	// goroutine, or from the caller of Sweep, and must not block. Nil means
+	// none.
+	OnSweep func(took time.Duration, expired int)
 
 	// Shards is the number of lock shards, rounded up to a power of two.
 	// Zero means 256; at most 4096.
@@ -394,15 +402,27 @@ func (e *Engine) Sweep(context.Context) error {
 func (e *Engine) sweep(now time.Time) {
 	t := nowTick{t: now, ns: now.UnixNano()}
 	due := e.dueShards(t.ns)
+	if len(due) > 0 && e.cfg.OnSweep != nil {
+		start := time.Now()
+		expired := e.sweepShards(due, t)
+		e.cfg.OnSweep(time.Since(start), expired)
+		return
+	}
+	e.sweepShards(due, t)
+}
+
+// sweepShards sweeps the due shards at t and returns the number of
+// memberships expired.
+func (e *Engine) sweepShards(due []*chanShard, t nowTick) int {
 	workers := min(runtime.GOMAXPROCS(0), len(due))
 	if workers <= 1 {
 		var buf sweepBuf
 		for _, cs := range due {
 			cs.sweep(t, &buf)
 		}
-		return
+		return buf.expired
 	}
-	var next atomic.Int64
+	var next, expired atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -412,9 +432,11 @@ func (e *Engine) sweep(now time.Time) {
 			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
 				due[i].sweep(t, &buf)
 			}
+			expired.Add(int64(buf.expired))
 		}()
 	}
 	wg.Wait()
+	return int(expired.Load())
 }
 
 // Heartbeat makes req.UUID present on its targets: absent → present with a

@@ -65,6 +65,11 @@ type Delta struct {
 // Group is set on delivery: the group through which the receiving
 // subscription matched the channel, or "" when it named the channel itself or
 // subscribed to all events.
+//
+// Deadline is set on Timeout events only: the deadline that passed, so that
+// Time minus Deadline is how late the timeout came (at most about
+// Config.SweepInterval with the sweeper running). It is zero on other events,
+// and interval events carry no deadlines for their Timeout deltas.
 type Event struct {
 	Action         Action
 	Channel        string
@@ -76,6 +81,7 @@ type Event struct {
 	HereNowRefresh bool
 	Time           time.Time
 	Timetoken      int64
+	Deadline       time.Time
 }
 
 // Joined returns the uuids of the interval event's Join deltas, in order.

@@ -359,7 +359,7 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	}
 	us.addChannel(tag, uuid, cs.ref(ch))
 	cs.members++
-	e.announce(cs, ch, Join, uuid, state, now)
+	e.announce(cs, ch, Join, uuid, state, 0, now)
 }
 
 // appendMember appends m, growing the slice by a quarter rather than
@@ -431,7 +431,7 @@ func (cs *chanShard) freeChannel(ch *channel) {
 func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, action Action, now nowTick) *channel {
 	e := cs.e
 	m := &ch.members[pos]
-	uuid := m.uuid
+	uuid, deadline := m.uuid, m.deadline
 	if m.slot != noSlot {
 		cs.bucketRemove(m)
 	}
@@ -448,7 +448,7 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	}
 	us.dropChannel(e, tag, uuid, cs.ref(ch))
 	cs.members--
-	e.announce(cs, ch, action, uuid, "", now)
+	e.announce(cs, ch, action, uuid, "", deadline, now)
 	if len(ch.members) == 0 {
 		cs.freeChannel(ch)
 		return nil

@@ -178,6 +178,7 @@ func (e *Engine) dueShards(now int64) []*chanShard {
 type sweepBuf struct {
 	due, byUUID []candidate // the due members, as found and by uuid shard
 	end         []int       // end[i]: where uuid shard i's run ends in byUUID
+	expired     int         // memberships expired by the worker's sweeps
 }
 
 // groupByUUIDShard returns cands ordered by uuid shard, each shard's in the
@@ -310,6 +311,7 @@ func (cs *chanShard) removeDue(cands []candidate, buf *sweepBuf, now nowTick) {
 				switch {
 				case m.deadline <= now.ns:
 					cs.remove(us, c.ch, pos, tag, Timeout, now)
+					buf.expired++
 				case m.slot == noSlot:
 					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
 				}
