@@ -1,0 +1,243 @@
+// Package watch follows a presence backend for the observers outside the
+// core (the metrics collector, the dashboard): one subscription to all of
+// its events, renewed whenever it ends for any reason but the backend's or
+// the watcher's own Close, and the occupancy of every occupied channel,
+// rebuilt from a here_now each time the subscription is (re)made and kept
+// current from the events.
+//
+// Events carry the channel's occupancy after the change, so the watcher
+// keeps an absolute value per channel rather than adding deltas: events that
+// arrive after the snapshot they are already part of set the value it
+// already has, and the last event of a channel wins. A channel in interval
+// mode is updated at its interval events.
+package watch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/presencekit/presence"
+)
+
+// Options configure a Watcher.
+type Options struct {
+	// Buffer is the subscription's buffer in events; zero means the
+	// backend's default.
+	Buffer int
+	// Occupancy keeps the occupancy of every occupied channel (one map entry
+	// each) for Top and Occupancy. Zero (false) keeps none.
+	Occupancy bool
+	// Retry is the wait after a failed Subscribe or here_now before the next
+	// try. Zero means 1 s.
+	Retry time.Duration
+	// OnEvent, when set, is called with each event, on the watcher's
+	// goroutine, in the order received. It must not block for long: the
+	// subscription's buffer fills meanwhile.
+	OnEvent func(presence.Event)
+	// OnRenew, when set, is called on the watcher's goroutine each time the
+	// subscription ended with err (presence.ErrSlowConsumer, or a backend
+	// error) and is about to be renewed: the events of the gap are lost.
+	OnRenew func(err error)
+}
+
+// Channel is a channel and its occupancy.
+type Channel struct {
+	Name      string
+	Occupancy int
+}
+
+// Watcher follows one backend; its methods are safe for concurrent use.
+type Watcher struct {
+	b    presence.Backend
+	opts Options
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	occ    map[string]int
+	synced bool // occ holds a snapshot and the events since
+	sub    *presence.Subscription
+
+	renewals atomic.Uint64
+}
+
+// Start follows b until Close or b's own Close.
+func Start(b presence.Backend, opts Options) *Watcher {
+	if opts.Retry <= 0 {
+		opts.Retry = time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &Watcher{b: b, opts: opts, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	if opts.Occupancy {
+		w.occ = make(map[string]int)
+	}
+	go w.run()
+	return w
+}
+
+// Close stops following and waits for the watcher's goroutine. It does not
+// close the backend. It is idempotent.
+func (w *Watcher) Close() {
+	w.cancel()
+	w.mu.Lock()
+	if w.sub != nil {
+		w.sub.Close()
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+// Done is closed when the watcher has stopped: after Close, or once the
+// backend was closed.
+func (w *Watcher) Done() <-chan struct{} { return w.done }
+
+// Renewals returns how many times the subscription ended and was renewed.
+func (w *Watcher) Renewals() uint64 { return w.renewals.Load() }
+
+// Synced reports whether the occupancies are current: a snapshot was taken
+// on the current subscription. It is false before the first snapshot and
+// while a subscription is being renewed.
+func (w *Watcher) Synced() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.synced
+}
+
+// Occupancy returns the channel's occupancy as last seen (0 when it is not
+// occupied or the watcher keeps no occupancy).
+func (w *Watcher) Occupancy(channel string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.occ[channel]
+}
+
+// Top returns the n busiest channels, by occupancy and then by name, in
+// O(channels · log n) time.
+func (w *Watcher) Top(n int) []Channel {
+	if n <= 0 {
+		return nil
+	}
+	top := make([]Channel, 0, n+1)
+	w.mu.Lock()
+	for name, occ := range w.occ {
+		c := Channel{name, occ}
+		if len(top) == n && !busier(c, top[n-1]) {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(top, c, func(a, b Channel) int {
+			if busier(a, b) {
+				return -1
+			}
+			return 1
+		})
+		top = slices.Insert(top, i, c)
+		if len(top) > n {
+			top = top[:n]
+		}
+	}
+	w.mu.Unlock()
+	return top
+}
+
+// busier orders channels by occupancy, highest first, then by name.
+func busier(a, b Channel) bool {
+	if c := cmp.Compare(a.Occupancy, b.Occupancy); c != 0 {
+		return c > 0
+	}
+	return a.Name < b.Name
+}
+
+func (w *Watcher) run() {
+	defer close(w.done)
+	for w.ctx.Err() == nil {
+		sub, err := w.b.Subscribe(w.ctx, presence.SubscribeOptions{All: true, Buffer: w.opts.Buffer})
+		if errors.Is(err, presence.ErrClosed) {
+			return
+		}
+		if err != nil {
+			w.wait()
+			continue
+		}
+		began := time.Now()
+		w.mu.Lock()
+		w.sub = sub
+		w.mu.Unlock()
+		if w.ctx.Err() != nil { // Close ran before w.sub was set
+			sub.Close()
+			return
+		}
+		if w.opts.Occupancy && !w.snapshot() {
+			sub.Close()
+			w.wait()
+			continue
+		}
+		for ev := range sub.Events() {
+			w.apply(ev)
+		}
+		err = sub.Err()
+		w.mu.Lock()
+		w.sub, w.synced = nil, false
+		w.mu.Unlock()
+		if w.ctx.Err() != nil || errors.Is(err, presence.ErrClosed) {
+			return
+		}
+		w.renewals.Add(1)
+		if w.opts.OnRenew != nil {
+			w.opts.OnRenew(err)
+		}
+		if time.Since(began) < w.opts.Retry {
+			w.wait() // no tight loop of renewals when every one is slow at once
+		}
+	}
+}
+
+// wait sleeps for the retry delay or until Close.
+func (w *Watcher) wait() {
+	t := time.NewTimer(w.opts.Retry)
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+	case <-t.C:
+	}
+}
+
+// snapshot replaces the occupancies with a global here_now's. It reports
+// whether it got one.
+func (w *Watcher) snapshot() bool {
+	r, err := w.b.HereNow(w.ctx, presence.HereNowQuery{OccupancyOnly: true})
+	if err != nil {
+		return false
+	}
+	occ := make(map[string]int, len(r.Channels))
+	for _, c := range r.Channels {
+		if c.Occupancy > 0 {
+			occ[c.Channel] = c.Occupancy
+		}
+	}
+	w.mu.Lock()
+	w.occ, w.synced = occ, true
+	w.mu.Unlock()
+	return true
+}
+
+func (w *Watcher) apply(ev presence.Event) {
+	if w.opts.Occupancy {
+		w.mu.Lock()
+		if ev.Occupancy > 0 {
+			w.occ[ev.Channel] = ev.Occupancy
+		} else {
+			delete(w.occ, ev.Channel)
+		}
+		w.mu.Unlock()
+	}
+	if w.opts.OnEvent != nil {
+		w.opts.OnEvent(ev)
+	}
+}

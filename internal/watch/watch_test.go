@@ -1,0 +1,135 @@
+package watch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/watch"
+)
+
+var ctx = context.Background()
+
+func newEngine(t *testing.T) *presence.Engine {
+	t.Helper()
+	e, err := presence.New(presence.Config{SweepInterval: -1, AnnounceMax: presence.NoIntervalMode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func join(t *testing.T, b presence.Backend, uuid string, channels ...string) {
+	t.Helper()
+	if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: channels}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond every few milliseconds for at most 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5 s: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestTopFromSnapshotAndEvents checks the occupancies of channels occupied
+// before Start (the snapshot) and changed after it (the events), and Top's
+// order (occupancy, then name) and bound.
+func TestTopFromSnapshotAndEvents(t *testing.T) {
+	e := newEngine(t)
+	join(t, e, "a", "one", "two", "three")
+	join(t, e, "b", "two", "three")
+	var mu sync.Mutex
+	var seen []presence.Action
+	w := watch.Start(e, watch.Options{Occupancy: true, OnEvent: func(ev presence.Event) {
+		mu.Lock()
+		seen = append(seen, ev.Action)
+		mu.Unlock()
+	}})
+	defer w.Close()
+	eventually(t, "never synced", w.Synced)
+	join(t, e, "c", "three", "four")
+	if err := e.Leave(ctx, presence.LeaveRequest{UUID: "a", Channels: []string{"one"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []watch.Channel{{"three", 3}, {"two", 2}}
+	eventually(t, "occupancies never caught up with the events", func() bool {
+		return w.Occupancy("four") == 1 && w.Occupancy("one") == 0 && w.Occupancy("three") == 3
+	})
+	if got := w.Top(2); !reflect.DeepEqual(got, want) {
+		t.Errorf("Top(2) = %v, want %v", got, want)
+	}
+	all := []watch.Channel{{"three", 3}, {"two", 2}, {"four", 1}}
+	if got := w.Top(10); !reflect.DeepEqual(got, all) {
+		t.Errorf("Top(10) = %v, want %v", got, all)
+	}
+	if got := w.Top(0); got != nil {
+		t.Errorf("Top(0) = %v, want nil", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []presence.Action{presence.Join, presence.Join, presence.Leave}; !reflect.DeepEqual(seen, want) {
+		t.Errorf("OnEvent saw %v, want %v", seen, want)
+	}
+}
+
+// TestRenewsSlowSubscription checks that a subscription closed as slow is
+// renewed, counted and reported, and that the occupancies are rebuilt from
+// a snapshot, including the changes whose events were lost.
+func TestRenewsSlowSubscription(t *testing.T) {
+	e := newEngine(t)
+	gate := make(chan struct{})
+	renewed := make(chan error, 10)
+	w := watch.Start(e, watch.Options{
+		Occupancy: true, Buffer: 1, Retry: 10 * time.Millisecond,
+		OnEvent: func(presence.Event) { <-gate },
+		OnRenew: func(err error) { renewed <- err },
+	})
+	defer w.Close()
+	eventually(t, "never synced", w.Synced)
+	for i := range 5 { // the watcher blocks on the first: its buffer of 1 overflows
+		join(t, e, fmt.Sprint("u", i), "c")
+	}
+	close(gate)
+	select {
+	case err := <-renewed:
+		if !errors.Is(err, presence.ErrSlowConsumer) {
+			t.Errorf("OnRenew(%v), want ErrSlowConsumer", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no renewal within 5 s after the subscription was closed as slow")
+	}
+	eventually(t, "never synced again after the renewal", func() bool { return w.Synced() && w.Occupancy("c") == 5 })
+	if got := w.Renewals(); got != 1 {
+		t.Errorf("Renewals() = %d, want 1", got)
+	}
+}
+
+// TestStopsWhenBackendCloses checks that the watcher ends by itself, without
+// counting a renewal, once its backend is closed, and that Close after that
+// returns.
+func TestStopsWhenBackendCloses(t *testing.T) {
+	e := newEngine(t)
+	w := watch.Start(e, watch.Options{})
+	e.Close()
+	select {
+	case <-w.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher still running 5 s after its backend closed")
+	}
+	w.Close()
+	if got := w.Renewals(); got != 0 {
+		t.Errorf("Renewals() = %d, want 0", got)
+	}
+}
