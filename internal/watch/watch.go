@@ -68,7 +68,10 @@ type Watcher struct {
 	renewals atomic.Uint64
 }
 
-// Start follows b until Close or b's own Close.
+// Start follows b until Close or b's own Close. It makes the first
+// subscription before it returns, so the events of every call that returns
+// after Start are seen, unless that Subscribe failed (the watcher's
+// goroutine then retries).
 func Start(b presence.Backend, opts Options) *Watcher {
 	if opts.Retry <= 0 {
 		opts.Retry = time.Second
@@ -78,8 +81,13 @@ func Start(b presence.Backend, opts Options) *Watcher {
 	if opts.Occupancy {
 		w.occ = make(map[string]int)
 	}
-	go w.run()
+	sub, err := w.subscribe()
+	go w.run(sub, err)
 	return w
+}
+
+func (w *Watcher) subscribe() (*presence.Subscription, error) {
+	return w.b.Subscribe(w.ctx, presence.SubscribeOptions{All: true, Buffer: w.opts.Buffer})
 }
 
 // Close stops following and waits for the watcher's goroutine. It does not
@@ -154,48 +162,63 @@ func busier(a, b Channel) bool {
 	return a.Name < b.Name
 }
 
-func (w *Watcher) run() {
+// run follows the backend, starting with the first Subscribe's result,
+// until Close or the backend's Close.
+func (w *Watcher) run(sub *presence.Subscription, err error) {
 	defer close(w.done)
-	for w.ctx.Err() == nil {
-		sub, err := w.b.Subscribe(w.ctx, presence.SubscribeOptions{All: true, Buffer: w.opts.Buffer})
-		if errors.Is(err, presence.ErrClosed) {
+	for {
+		switch {
+		case err == nil:
+			if !w.follow(sub) {
+				return
+			}
+		case errors.Is(err, presence.ErrClosed):
 			return
-		}
-		if err != nil {
+		default:
 			w.wait()
-			continue
 		}
-		began := time.Now()
-		w.mu.Lock()
-		w.sub = sub
-		w.mu.Unlock()
-		if w.ctx.Err() != nil { // Close ran before w.sub was set
-			sub.Close()
+		if w.ctx.Err() != nil {
 			return
 		}
-		if w.opts.Occupancy && !w.snapshot() {
-			sub.Close()
-			w.wait()
-			continue
-		}
-		for ev := range sub.Events() {
-			w.apply(ev)
-		}
-		err = sub.Err()
-		w.mu.Lock()
-		w.sub, w.synced = nil, false
-		w.mu.Unlock()
-		if w.ctx.Err() != nil || errors.Is(err, presence.ErrClosed) {
-			return
-		}
-		w.renewals.Add(1)
-		if w.opts.OnRenew != nil {
-			w.opts.OnRenew(err)
-		}
-		if time.Since(began) < w.opts.Retry {
-			w.wait() // no tight loop of renewals when every one is slow at once
-		}
+		sub, err = w.subscribe()
 	}
+}
+
+// follow takes a snapshot and receives sub's events until it ends. It
+// reports whether to subscribe again, after counting the renewal; it closes
+// sub in every case.
+func (w *Watcher) follow(sub *presence.Subscription) bool {
+	began := time.Now()
+	w.mu.Lock()
+	w.sub = sub
+	w.mu.Unlock()
+	if w.ctx.Err() != nil { // Close ran before w.sub was set
+		sub.Close()
+		return false
+	}
+	if w.opts.Occupancy && !w.snapshot() {
+		sub.Close()
+		w.wait()
+		return true
+	}
+	for ev := range sub.Events() {
+		w.apply(ev)
+	}
+	err := sub.Err()
+	w.mu.Lock()
+	w.sub, w.synced = nil, false
+	w.mu.Unlock()
+	if w.ctx.Err() != nil || errors.Is(err, presence.ErrClosed) {
+		return false
+	}
+	w.renewals.Add(1)
+	if w.opts.OnRenew != nil {
+		w.opts.OnRenew(err)
+	}
+	if time.Since(began) < w.opts.Retry {
+		w.wait() // no tight loop of renewals when every one is slow at once
+	}
+	return true
 }
 
 // wait sleeps for the retry delay or until Close.

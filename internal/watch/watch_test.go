@@ -133,3 +133,16 @@ func TestStopsWhenBackendCloses(t *testing.T) {
 		t.Errorf("Renewals() = %d, want 0", got)
 	}
 }
+
+// TestCloseEndsSubscription checks that Close ends the watcher's
+// subscription even when it runs before the watcher's goroutine started.
+func TestCloseEndsSubscription(t *testing.T) {
+	e := newEngine(t)
+	for range 50 {
+		w := watch.Start(e, watch.Options{Occupancy: true})
+		w.Close()
+		if st, _ := e.Stats(ctx); st.Subscriptions != 0 {
+			t.Fatalf("subscriptions after Close = %d, want 0", st.Subscriptions)
+		}
+	}
+}
