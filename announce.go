@@ -63,7 +63,8 @@ func (h *tickHeap) Pop() any {
 }
 
 // announce reports a join, leave or timeout on ch, whose members already
-// reflect it; deadline (ns) is the removed member's. Caller holds cs.mu.
+// reflect it; deadline is the removed member's, in now.ns's units. Caller
+// holds cs.mu.
 func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state string, deadline int64, now nowTick) {
 	occ := len(ch.members)
 	if am := e.announceMax; am >= 0 {
@@ -89,7 +90,7 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 	}
 	ev := Event{Action: a, Channel: ch.name, UUID: uuid, Occupancy: occ}
 	if a == Timeout {
-		ev.Deadline = time.Unix(0, deadline)
+		ev.Deadline = now.t.Add(time.Duration(deadline - now.ns)) // keeps now.t's monotonic reading
 	}
 	if state != "" && e.hub.Active() {
 		ev.State = json.RawMessage(state)
