@@ -43,6 +43,20 @@ type Options struct {
 	// subscription ended with err (presence.ErrSlowConsumer, or a backend
 	// error) and is about to be renewed: the events of the gap are lost.
 	OnRenew func(err error)
+	// OnResync, when set, is called on the watcher's goroutine with each
+	// resync marker's channel ("" for every channel): the backend lost
+	// events, and the watcher reloads that channel's occupancy (or takes a
+	// new snapshot). Markers are not passed to OnEvent.
+	OnResync func(channel string)
+}
+
+// IsResync reports whether ev is a backend's resync marker rather than a
+// presence event: an Interval event with HereNowRefresh and a negative
+// Occupancy, which the Redis backend sends when Redis lost events (its
+// presenceredis.IsResync). Channel names the channel to reload, or is ""
+// for every channel.
+func IsResync(ev presence.Event) bool {
+	return ev.Action == presence.Interval && ev.HereNowRefresh && ev.Occupancy < 0
 }
 
 // Channel is a channel and its occupancy.
@@ -251,6 +265,13 @@ func (w *Watcher) snapshot() bool {
 }
 
 func (w *Watcher) apply(ev presence.Event) {
+	if IsResync(ev) {
+		w.resync(ev.Channel)
+		if w.opts.OnResync != nil {
+			w.opts.OnResync(ev.Channel)
+		}
+		return
+	}
 	if w.opts.Occupancy {
 		w.mu.Lock()
 		if ev.Occupancy > 0 {
@@ -262,5 +283,42 @@ func (w *Watcher) apply(ev presence.Event) {
 	}
 	if w.opts.OnEvent != nil {
 		w.opts.OnEvent(ev)
+	}
+}
+
+// resync reloads channel's occupancy after a resync marker, or every
+// channel's when it is "". When the here_now fails it ends the
+// subscription, so that the renewal takes a new snapshot.
+func (w *Watcher) resync(channel string) {
+	if !w.opts.Occupancy {
+		return
+	}
+	if channel == "" {
+		if !w.snapshot() {
+			w.endSub()
+		}
+		return
+	}
+	r, err := w.b.HereNow(w.ctx, presence.HereNowQuery{Channels: []string{channel}, OccupancyOnly: true})
+	if err != nil {
+		w.endSub()
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if c, ok := r.Channel(channel); ok && c.Occupancy > 0 {
+		w.occ[channel] = c.Occupancy
+	} else {
+		delete(w.occ, channel)
+	}
+}
+
+// endSub ends the current subscription and marks the occupancies stale.
+func (w *Watcher) endSub() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.synced = false
+	if w.sub != nil {
+		w.sub.Close()
 	}
 }

@@ -146,3 +146,68 @@ func TestCloseEndsSubscription(t *testing.T) {
 		}
 	}
 }
+
+// split is a backend whose events come from another engine than its
+// answers, so that the watcher's view can differ from the truth as after
+// lost events; sub is the last subscription it returned.
+type split struct {
+	presence.Backend // answers
+	events           *presence.Engine
+	mu               sync.Mutex
+	sub              *presence.Subscription
+}
+
+func (s *split) Subscribe(ctx context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
+	sub, err := s.events.Subscribe(ctx, opts)
+	s.mu.Lock()
+	s.sub = sub
+	s.mu.Unlock()
+	return sub, err
+}
+
+// TestResyncMarker checks that a resync marker (as the Redis backend sends
+// after Redis lost events) reloads the named channel's occupancy, or every
+// channel's for "", and is not passed on as an event.
+func TestResyncMarker(t *testing.T) {
+	truth, events := newEngine(t), newEngine(t)
+	b := &split{Backend: truth, events: events}
+	resyncs := make(chan string, 2)
+	var passed []presence.Event
+	var mu sync.Mutex
+	w := watch.Start(b, watch.Options{
+		Occupancy: true,
+		OnResync:  func(c string) { resyncs <- c },
+		OnEvent: func(ev presence.Event) {
+			mu.Lock()
+			passed = append(passed, ev)
+			mu.Unlock()
+		},
+	})
+	defer w.Close()
+	eventually(t, "never synced", w.Synced)
+	join(t, truth, "ann", "x") // lost: the watcher does not see it
+	join(t, truth, "bob", "y")
+	marker := func(channel string) presence.Event {
+		return presence.Event{Action: presence.Interval, Channel: channel, HereNowRefresh: true, Occupancy: -1}
+	}
+	b.mu.Lock()
+	sub := b.sub
+	b.mu.Unlock()
+	sub.Send(marker("x"))
+	if c := <-resyncs; c != "x" {
+		t.Errorf("OnResync(%q), want x", c)
+	}
+	if got, y := w.Occupancy("x"), w.Occupancy("y"); got != 1 || y != 0 {
+		t.Errorf("after a marker for x: occupancy x %d, y %d; want 1 and 0 (y not reloaded)", got, y)
+	}
+	sub.Send(marker(""))
+	<-resyncs
+	if got := w.Occupancy("y"); got != 1 {
+		t.Errorf("after a marker for every channel: occupancy y %d, want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(passed) != 0 {
+		t.Errorf("OnEvent received %v, want nothing (markers are not events)", passed)
+	}
+}

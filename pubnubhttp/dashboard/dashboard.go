@@ -141,7 +141,11 @@ func New(b presence.Backend, opts Options) (*Handler, error) {
 		clients: make(map[*client]struct{}),
 		done:    make(chan struct{}),
 	}
-	h.w = watch.Start(b, watch.Options{Occupancy: true, Buffer: 4096, OnEvent: h.onEvent, OnRenew: h.onRenew})
+	h.w = watch.Start(b, watch.Options{
+		Occupancy: true, Buffer: 4096, OnEvent: h.onEvent,
+		OnRenew:  func(error) { h.onGap() },
+		OnResync: func(string) { h.onGap() },
+	})
 
 	assets, _ := fs.Sub(static, "static")
 	h.mux = http.NewServeMux()
@@ -220,8 +224,9 @@ func (h *Handler) onEvent(ev presence.Event) {
 	}
 }
 
-// onRenew tells every open stream that events were lost.
-func (h *Handler) onRenew(error) {
+// onGap tells every open stream that events were lost: the dashboard's
+// subscription was renewed, or the backend lost events.
+func (h *Handler) onGap() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {
