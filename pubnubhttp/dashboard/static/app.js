@@ -66,7 +66,6 @@ async function refreshOverview() {
   $("settings").textContent = "timeout " + secs(s.defaultTimeout) + " (" + secs(s.minTimeout) + "–" + secs(s.maxTimeout) + ") · " + im;
   state.sampleMs = o.sample;
   state.historyMs = o.history;
-  $("window").textContent = o.history >= 60000 ? plural(Math.round(o.history / 60000), "minute", "minutes") : plural(Math.round(o.history / 1000), "second", "seconds");
   const base = o.publicURL || "http://127.0.0.1:8090";
   $("try").textContent = 'curl "' + base + '/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=ann&heartbeat=60"';
   renderTop(o.top);
@@ -169,6 +168,18 @@ async function refreshHistory() {
   drawChart();
 }
 
+function spanText(ms) {
+  return ms >= 120000 ? plural(Math.round(ms / 60000), "minute", "minutes") : plural(Math.round(ms / 1000), "second", "seconds");
+}
+
+// niceTick returns a tick spacing giving about six ticks over span ms:
+// whole seconds below two minutes, whole minutes above.
+function niceTick(span) {
+  const steps = [5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600].map((s) => s * 1000);
+  for (const s of steps) if (span / s <= 7) return s;
+  return 3600000;
+}
+
 function niceStep(max, ticks) {
   const raw = Math.max(max, 1) / ticks;
   const p = Math.pow(10, Math.floor(Math.log10(raw)));
@@ -216,13 +227,16 @@ function drawChart() {
   }));
   const pad = { l: 48, r: 12, t: 10, b: 24 };
   const now = state.samples.length ? Math.max(state.samples[state.samples.length - 1].time, Date.now() - 2000) : Date.now();
-  const t0 = now - state.historyMs;
+  // a dashboard younger than its window spans what it has (at least a minute)
+  const span = state.samples.length ? Math.min(state.historyMs, Math.max(60000, now - state.samples[0].time)) : state.historyMs;
+  $("window").textContent = spanText(span);
+  const t0 = now - span;
   const pts = state.samples.filter((p) => p.time >= t0);
   let ymax = 0;
   for (const p of pts) for (const s of ss) { const v = s.get(p); if (v !== null && v > ymax) ymax = v; }
   const step = niceStep(ymax, 4);
   const top = Math.max(step, Math.ceil(ymax / step) * step);
-  const x = (t) => pad.l + ((t - t0) / state.historyMs) * (W - pad.l - pad.r);
+  const x = (t) => pad.l + ((t - t0) / span) * (W - pad.l - pad.r);
   const y = (v) => pad.t + (1 - v / top) * (H - pad.t - pad.b);
 
   const grid = svg("g", { class: "grid" }, root);
@@ -231,9 +245,8 @@ function drawChart() {
     svg("line", { x1: pad.l, x2: W - pad.r, y1: y(v), y2: y(v) }, grid);
     svg("text", { x: pad.l - 8, y: y(v) + 4, "text-anchor": "end" }, axis).textContent = fmt(v);
   }
-  const minutes = Math.round(state.historyMs / 60000);
-  const tickMs = minutes >= 2 ? Math.ceil(minutes / 6) * 60000 : Math.max(1000, Math.round(state.historyMs / 6));
-  for (let back = 0; back <= state.historyMs + 1; back += tickMs) {
+  const tickMs = niceTick(span);
+  for (let back = 0; back <= span + 1; back += tickMs) {
     const t = now - back;
     const label = back === 0 ? "now" : (tickMs % 60000 === 0 ? "−" + back / 60000 + " min" : "−" + Math.round(back / 1000) + " s");
     svg("text", { x: x(t), y: H - 6, "text-anchor": back === 0 ? "end" : "middle" }, axis).textContent = label;
@@ -262,7 +275,7 @@ function drawChart() {
   cursor.style.stroke = "var(--muted)";
   root.onmousemove = (ev) => {
     const r = root.getBoundingClientRect();
-    const t = t0 + ((ev.clientX - r.left - pad.l) / (W - pad.l - pad.r)) * state.historyMs;
+    const t = t0 + ((ev.clientX - r.left - pad.l) / (W - pad.l - pad.r)) * span;
     let best = pts[0];
     for (const p of pts) if (Math.abs(p.time - t) < Math.abs(best.time - t)) best = p;
     cursor.setAttribute("x1", x(best.time));
