@@ -137,7 +137,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	if *screenshot != "" {
-		busy(t, public, ctx)
+		busy(ctx, t, public)
 	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(admin+"/")); err != nil {
 		t.Fatal(err)
@@ -151,7 +151,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#top li[data-channel="lobby"]`))); err != nil {
 		t.Fatal(err)
 	}
-	occupant := func(uuid string) string { return `document.querySelector('#occupants-body tr[data-uuid="` + uuid + `"]')` }
+	occupant := func(uuid string) string {
+		return `document.querySelector('#occupants-body tr[data-uuid="` + uuid + `"]')`
+	}
 	waitFor("ann and bob listed in lobby, occupancy 2",
 		occupant("ann")+` && `+occupant("bob")+` && document.getElementById("ch-occupancy").dataset.occupancy === "2"`)
 	waitFor("both joins in the live feed",
@@ -184,7 +186,7 @@ func TestDashboardInBrowser(t *testing.T) {
 // busy makes a livelier scene for the README's screenshot: uuids joining,
 // leaving and changing state on a few channels for about 40 s, so that the
 // chart has a history, and in the background for the rest of the test.
-func busy(t *testing.T, public string, ctx context.Context) {
+func busy(ctx context.Context, t *testing.T, public string) {
 	t.Helper()
 	channels := []string{"game-17", "game-42", "chat:support", "room-a"}
 	var wg sync.WaitGroup
