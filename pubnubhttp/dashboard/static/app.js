@@ -313,11 +313,15 @@ function setupFilters() {
   });
 }
 
+function lateText(s) {
+  return s < 1 ? Math.round(s * 1000) + " ms" : s.toFixed(1) + " s";
+}
+
 function describe(ev) {
   switch (ev.action) {
     case "join": return ev.state ? "joined with state " + JSON.stringify(ev.state) : "joined";
     case "leave": return "left";
-    case "timeout": return ev.late !== undefined ? "timed out (" + ev.late.toFixed(1) + " s after its deadline)" : "timed out";
+    case "timeout": return ev.late !== undefined ? "timed out, " + lateText(ev.late) + " after its deadline" : "timed out";
     case "state-change": return "state " + JSON.stringify(ev.state);
     case "interval": {
       const parts = [];
