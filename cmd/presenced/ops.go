@@ -120,8 +120,10 @@ func newOps(f opsFlags, stderr io.Writer) (*ops, error) {
 // dashboard's hint.
 func (o *ops) start(b presence.Backend, h *pubnubhttp.Handler, adminAddr string, publicAddr net.Addr) (net.Addr, error) {
 	o.b = b
-	if err := o.metrics.Watch(b); err != nil {
-		return nil, err
+	if adminAddr != "" { // no subscription for metrics nobody can scrape
+		if err := o.metrics.Watch(b); err != nil {
+			return nil, err
+		}
 	}
 	o.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presenced_subscribe_polls_held",

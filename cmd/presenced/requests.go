@@ -61,11 +61,16 @@ func statusClass(code int) string {
 	return string(rune('0'+code/100)) + "xx"
 }
 
-// requestMetrics are the public listener's metrics.
+// requestMetrics are the public listener's metrics. The counter and
+// histogram of every (endpoint, class) pair are looked up once, at start,
+// rather than by label values on every request.
 type requestMetrics struct {
 	total    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	counters  map[[2]string]prometheus.Counter
+	observers map[[2]string]prometheus.Observer
 }
 
 func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
@@ -85,12 +90,28 @@ func newRequestMetrics(reg prometheus.Registerer) *requestMetrics {
 		}),
 	}
 	reg.MustRegister(m.total, m.duration, m.inFlight)
-	for _, e := range endpoints { // every endpoint shows from the start, at 0
-		for _, c := range []string{"2xx", "4xx", "5xx"} {
-			m.total.WithLabelValues(e, c)
+	m.counters = make(map[[2]string]prometheus.Counter)
+	m.observers = make(map[[2]string]prometheus.Observer)
+	for _, e := range endpoints {
+		for _, c := range []string{"2xx", "4xx", "5xx"} { // shown from the start, at 0
+			m.counters[[2]string{e, c}] = m.total.WithLabelValues(e, c)
+			m.observers[[2]string{e, c}] = m.duration.WithLabelValues(e, c)
 		}
 	}
 	return m
+}
+
+// observe counts one request and its duration.
+func (m *requestMetrics) observe(endpoint, class string, took time.Duration) {
+	k := [2]string{endpoint, class}
+	c, ok := m.counters[k]
+	if !ok { // a rare class (1xx, 3xx): by label values
+		m.total.WithLabelValues(endpoint, class).Inc()
+		m.duration.WithLabelValues(endpoint, class).Observe(took.Seconds())
+		return
+	}
+	c.Inc()
+	m.observers[k].Observe(took.Seconds())
 }
 
 // recorder notes the status a handler wrote. Unwrap lets
@@ -134,8 +155,7 @@ func instrument(next http.Handler, m *requestMetrics, log *slog.Logger) http.Han
 				rec.code = http.StatusOK
 			}
 			endpoint, class := endpointOf(r.URL.Path), statusClass(rec.code)
-			m.total.WithLabelValues(endpoint, class).Inc()
-			m.duration.WithLabelValues(endpoint, class).Observe(took.Seconds())
+			m.observe(endpoint, class, took)
 			if log.Enabled(r.Context(), slog.LevelDebug) {
 				log.LogAttrs(r.Context(), slog.LevelDebug, "request",
 					slog.String("method", r.Method), slog.String("endpoint", endpoint),
