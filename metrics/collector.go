@@ -50,6 +50,12 @@ type Options struct {
 	Buffer int
 	// StatsTimeout bounds the Stats call of each scrape. Zero means 5 s.
 	StatsTimeout time.Duration
+	// Health, when set, is called at each scrape for the backend_down,
+	// backend_outages_total, backend_recoveries_total,
+	// backend_resyncs_total, backend_failures_total and
+	// backend_stalls_total metrics of a backend that depends on a store
+	// (see Health). It must not block. Nil means no such metrics.
+	Health func() Health
 }
 
 // Collector is a prometheus.Collector for one presence backend. Create it
@@ -69,9 +75,9 @@ type Collector struct {
 	w       *watch.Watcher
 	stopped bool
 
-	memberships, channels, uuids, groups, subscriptions *prometheus.Desc
-	slowSubs, up, occupancy                             *prometheus.Desc
-	outages, recoveries, resyncs, down                  *prometheus.Desc
+	memberships, channels, uuids, groups, subscriptions  *prometheus.Desc
+	slowSubs, up, occupancy                              *prometheus.Desc
+	outages, recoveries, resyncs, down, failures, stalls *prometheus.Desc
 
 	events       *prometheus.CounterVec
 	resubscribed *prometheus.CounterVec
@@ -122,10 +128,12 @@ func New(opts Options) (*Collector, error) {
 		slowSubs:      desc("slow_subscriptions_total", "Event subscriptions of this instance closed because their buffer was full."),
 		up:            desc("backend_up", "1 when the backend answered this scrape's Stats call, 0 when it did not (the Stats gauges are then left out)."),
 		occupancy:     desc("channel_occupancy", "Occupancy of the busiest channels, as the collector last saw it (only the top channels have a label value).", "channel"),
-		outages:       desc("backend_outages_total", "Times the backend lost its store (backends that count outages, such as Redis)."),
-		recoveries:    desc("backend_recoveries_total", "Times the backend got its store back after an outage."),
-		resyncs:       desc("backend_resyncs_total", "Times the backend rebuilt derived data from its store (after an outage or a lost event stream)."),
+		outages:       desc("backend_outages_total", "Times the backend's store became unreachable (store-backed backends such as Redis)."),
+		recoveries:    desc("backend_recoveries_total", "Outages of the backend's store that ended."),
+		resyncs:       desc("backend_resyncs_total", "Times the backend found that its store lost events and resynchronised."),
 		down:          desc("backend_down", "1 while the backend's store is unreachable, else 0."),
+		failures:      desc("backend_failures_total", "Backend calls that failed for want of the store."),
+		stalls:        desc("backend_stalls_total", "Round trips to the store unanswered for longer than the backend's stall threshold."),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "events_total",
 			Help: "Presence events the collector received, by action. See collector_resubscriptions_total for gaps.",
@@ -257,7 +265,7 @@ func (c *Collector) ObserveCall(op string, took time.Duration, err error) {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.memberships, c.channels, c.uuids, c.groups, c.subscriptions, c.slowSubs, c.up, c.occupancy,
-		c.outages, c.recoveries, c.resyncs, c.down,
+		c.outages, c.recoveries, c.resyncs, c.down, c.failures, c.stalls,
 	} {
 		ch <- d
 	}
@@ -308,5 +316,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range w.Top(c.opts.TopChannels) {
 		gauge(c.occupancy, float64(t.Occupancy), t.Name)
 	}
-	collectHealth(b, gauge, counter, c)
+	if c.opts.Health != nil {
+		c.collectHealth(c.opts.Health(), gauge, counter)
+	}
 }

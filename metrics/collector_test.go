@@ -290,7 +290,7 @@ func TestTopChannelsBound(t *testing.T) {
 }
 
 // failingStats is a backend whose Stats fails, as a Redis backend's does
-// during an outage, and which reports store counters.
+// during an outage.
 type failingStats struct {
 	presence.Backend
 	down bool
@@ -302,16 +302,14 @@ func (f *failingStats) Stats(ctx context.Context) (presence.Stats, error) {
 	}
 	return f.Backend.Stats(ctx)
 }
-func (f *failingStats) Outages() uint64    { return 3 }
-func (f *failingStats) Recoveries() uint64 { return 2 }
-func (f *failingStats) Resyncs() uint64    { return 4 }
-func (f *failingStats) Down() bool         { return f.down }
 
 // TestBackendDown checks that a scrape during an outage still answers,
-// with backend_up 0, no Stats gauges, and the store counters of a backend
-// implementing the optional interfaces.
+// with backend_up 0, no Stats gauges, and the store figures of
+// Options.Health.
 func TestBackendDown(t *testing.T) {
-	m := newCollector(t, presencemetrics.Options{})
+	m := newCollector(t, presencemetrics.Options{Health: func() presencemetrics.Health {
+		return presencemetrics.Health{Down: true, Outages: 3, Recoveries: 2, Resyncs: 4, Failures: 17, Stalls: 1}
+	}})
 	e := newEngine(t, presence.Config{SweepInterval: -1})
 	b := &failingStats{Backend: e, down: true}
 	if err := m.Watch(b); err != nil {
@@ -324,6 +322,8 @@ func TestBackendDown(t *testing.T) {
 		want{"presence_backend_outages_total", nil, 3},
 		want{"presence_backend_recoveries_total", nil, 2},
 		want{"presence_backend_resyncs_total", nil, 4},
+		want{"presence_backend_failures_total", nil, 17},
+		want{"presence_backend_stalls_total", nil, 1},
 	)
 	if _, ok := f.value("presence_memberships"); ok {
 		t.Error("presence_memberships present although Stats failed")
@@ -339,7 +339,7 @@ func TestBackendDown(t *testing.T) {
 	f = newScraper(t, plain).scrape()
 	for _, name := range []string{"plain_backend_down", "plain_backend_outages_total", "plain_backend_resyncs_total"} {
 		if f[name] != nil {
-			t.Errorf("%s present for a backend without store counters", name)
+			t.Errorf("%s present without Options.Health", name)
 		}
 	}
 }

@@ -31,10 +31,12 @@
 //	presence_sweep_expired_total              counter    memberships expired by sweeps (ObserveSweep)
 //	presence_backend_call_duration_seconds{op,result}
 //	                                          histogram  a backend's calls to its store (ObserveCall)
-//	presence_backend_outages_total            counter    store outages (OutageCounter)
-//	presence_backend_recoveries_total         counter    outages that ended (RecoveryCounter)
-//	presence_backend_resyncs_total            counter    resynchronisations (ResyncCounter)
-//	presence_backend_down                     gauge      1 while the store is unreachable (DownReporter)
+//	presence_backend_down                     gauge      1 while the store is unreachable (Options.Health)
+//	presence_backend_outages_total            counter    store outages (Options.Health)
+//	presence_backend_recoveries_total         counter    outages that ended (Options.Health)
+//	presence_backend_resyncs_total            counter    resynchronisations after lost events (Options.Health)
+//	presence_backend_failures_total           counter    calls failed for want of the store (Options.Health)
+//	presence_backend_stalls_total             counter    round trips unanswered too long (Options.Health)
 //
 // The gauges and the slow-subscription counter come from one Stats call per
 // scrape, bounded by Options.StatsTimeout; when it fails, backend_up is 0
@@ -51,7 +53,7 @@
 //
 // The sweep histogram needs presence.Config.OnSweep set to ObserveSweep;
 // the call histogram needs the backend's call hook (the Redis backend's
-// Config.ObserveCall) set to ObserveCall. The outage, recovery, resync and
-// down metrics appear for backends implementing the optional interfaces
-// OutageCounter, RecoveryCounter, ResyncCounter and DownReporter.
+// Config.ObserveCall) set to ObserveCall. The store metrics need
+// Options.Health, which converts the backend's own health report (the
+// Redis backend's Health) into a Health.
 package presencemetrics

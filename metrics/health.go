@@ -1,55 +1,39 @@
-// health.go holds the optional interfaces through which a backend that
-// depends on a store (the Redis backend) reports its outages, recoveries
-// and resyncs. The collector exports the counters of each one a backend
-// implements, and nothing for the others.
+// health.go holds Health: what a backend that depends on a store (the
+// Redis backend) has seen of it, which Options.Health hands to the
+// collector for the backend_* metrics.
 
 package presencemetrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
-// OutageCounter is implemented by a backend that counts the times it lost
-// its store (the Redis backend).
-type OutageCounter interface {
-	// Outages returns how many times the store became unreachable.
-	Outages() uint64
+// Health is what a backend has seen of its store. The Redis backend's
+// presenceredis.Health has these fields; convert it field by field in
+// Options.Health (this module does not import the Redis module):
+//
+//	rb := ... // *presenceredis.Backend
+//	opts.Health = func() presencemetrics.Health {
+//		h := rb.Health()
+//		return presencemetrics.Health{Down: h.Down, Outages: h.Outages, Recoveries: h.Recoveries,
+//			Resyncs: h.Resyncs, Failures: h.Failures, Stalls: h.Stalls}
+//	}
+type Health struct {
+	Down       bool   // the store is unreachable now
+	Outages    uint64 // times the store became unreachable
+	Recoveries uint64 // outages that ended
+	Resyncs    uint64 // times the backend found its store lost events and resynchronised
+	Failures   uint64 // calls that failed for want of the store
+	Stalls     uint64 // round trips unanswered for longer than the backend's stall threshold
 }
 
-// RecoveryCounter is implemented by a backend that counts the times it got
-// its store back after an outage.
-type RecoveryCounter interface {
-	// Recoveries returns how many outages ended.
-	Recoveries() uint64
-}
-
-// ResyncCounter is implemented by a backend that rebuilds derived data from
-// its store (after an outage, or when its event stream lost events).
-type ResyncCounter interface {
-	// Resyncs returns how many times the backend resynchronised.
-	Resyncs() uint64
-}
-
-// DownReporter is implemented by a backend that knows whether its store is
-// reachable right now.
-type DownReporter interface {
-	// Down reports whether the store is unreachable now.
-	Down() bool
-}
-
-func collectHealth(b any, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64), c *Collector) {
-	if o, ok := b.(OutageCounter); ok {
-		counter(c.outages, o.Outages())
+func (c *Collector) collectHealth(h Health, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64)) {
+	down := 0.0
+	if h.Down {
+		down = 1
 	}
-	if r, ok := b.(RecoveryCounter); ok {
-		counter(c.recoveries, r.Recoveries())
-	}
-	if r, ok := b.(ResyncCounter); ok {
-		counter(c.resyncs, r.Resyncs())
-	}
-	if d, ok := b.(DownReporter); ok {
-		v := 0.0
-		if d.Down() {
-			v = 1
-		}
-		gauge(c.down, v)
-	}
+	gauge(c.down, down)
+	counter(c.outages, h.Outages)
+	counter(c.recoveries, h.Recoveries)
+	counter(c.resyncs, h.Resyncs)
+	counter(c.failures, h.Failures)
+	counter(c.stalls, h.Stalls)
 }
