@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: shared by tidy.sh and install-check.sh (sourced, not run). It
 # finds the repository's modules and the published versions, builds the
 # file-system module proxy and sets up an environment in which the go
@@ -91,7 +92,7 @@ write_go_work() {
 				if [ "$d" = . ]; then echo "	$p $v => ./"; else echo "	$p $v => ./$d"; fi
 			fi
 		done
-	done < <(published)
+	done < <(published | LC_ALL=C sort)
 	echo ")"
 }
 

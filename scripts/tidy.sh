@@ -15,6 +15,7 @@
 # file; commit what it changes. Needs the Go module proxy for modules not
 # in the local module cache yet.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$root"
 
@@ -32,7 +33,7 @@ for d in $dirs; do
 		(cd "$d" && GOWORK=off go mod edit -dropreplace="$p")
 	done
 	while read -r p v; do
-		if grep -qE "^[[:space:]]*(require[[:space:]]+)?$p[[:space:]]" "$d/go.mod"; then
+		if grep -qE "^[[:space:]]*(require[[:space:]]+)?${p}[[:space:]]" "$d/go.mod"; then
 			(cd "$d" && GOWORK=off go mod edit -require="$p@$v")
 		fi
 	done < <(published)
@@ -78,4 +79,6 @@ echo "== go.work.sum"
 	go list -m all >/dev/null
 	go list -deps -test ./... >/dev/null
 )
-git status --short -- go.work go.work.sum $(for d in $dirs; do echo "$d/go.mod" "$d/go.sum"; done)
+files=(go.work go.work.sum)
+for d in $dirs; do files+=("$d/go.mod" "$d/go.sum"); done
+git status --short -- "${files[@]}"
