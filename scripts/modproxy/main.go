@@ -13,9 +13,11 @@
 // untracked files not ignored), read from the work tree, so a change can be
 // checked before it is committed; with -rev (e.g. HEAD) they are the
 // committed tree of that revision. Each module's zip holds the files under
-// its directory except those of nested modules, in the module zip format
-// of golang.org/x/mod/zip; the proxy gets DIR/<module>/@v/list,
-// <version>.info, <version>.mod and <version>.zip.
+// its directory except those of nested modules, plus the repository's
+// LICENSE when the module has none of its own, as the go command makes it
+// from a tag, in the module zip format of golang.org/x/mod/zip; the proxy
+// gets DIR/<module>/@v/list, <version>.info, <version>.mod and
+// <version>.zip.
 //
 // Before writing, modproxy checks every go.mod of the repository: a
 // requirement of one of the project's modules must name the version of the
@@ -312,6 +314,14 @@ func serve(out string, m *mod, v string, files map[string][]byte, mods []*mod, w
 			continue
 		}
 		list = append(list, memFile{name: strings.TrimPrefix(name, prefix), data: data})
+	}
+	// the go command adds the repository's LICENSE to the zip of a module in
+	// a subdirectory that has none of its own, and so must we, or the
+	// checksums would not be those of the published zips
+	if _, own := files[prefix+"LICENSE"]; prefix != "" && !own {
+		if data, ok := files["LICENSE"]; ok {
+			list = append(list, memFile{name: "LICENSE", data: data})
+		}
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].Path() < list[j].Path() })
 
