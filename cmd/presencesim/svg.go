@@ -61,7 +61,7 @@ func writeSVG(out io.Writer, rep *Report) error {
 	fmt.Fprintf(w, `<text x="%d" y="24" font-size="16">%s</text>`+"\n", left, html.EscapeString(fmt.Sprintf(
 		"presencesim: %d uuids x %d channels over %d channels, heartbeat %v, timeout %v, churn %g/min, vanish %g",
 		c.UUIDs, c.PerUUID, c.Channels, c.Heartbeat, c.Timeout, c.Churn, c.Vanish)))
-	fmt.Fprintf(w, `<text x="%d" y="42" fill="#555">simulated time (minutes) on the x axis; %d samples</text>`+"\n", left, len(rep.Samples))
+	fmt.Fprintf(w, `<text x="%d" y="42" fill="#555">simulated time on the x axis; %d samples</text>`+"\n", left, len(rep.Samples))
 
 	for _, p := range panels {
 		lo, hi := math.Inf(1), 0.0
@@ -93,11 +93,11 @@ func writeSVG(out io.Writer, rep *Report) error {
 			fmt.Fprintf(w, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#eee"/>`+"\n", left, y, left+plotW, y)
 			fmt.Fprintf(w, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", left-6, y+4, shortNum(v))
 		}
-		for i := 0; i <= 6; i++ {
-			t := maxT * time.Duration(i) / 6
+		ticks, labels := timeTicks(maxT, plotW/90)
+		for i, t := range ticks {
 			x := xOf(t)
 			fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n", x, p.top, x, p.top+p.h)
-			fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`+"\n", x, p.top+p.h+16, t.Minutes())
+			fmt.Fprintf(w, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", x, p.top+p.h+16, labels[i])
 		}
 		for j, s := range p.series {
 			color := p.colors[j%len(p.colors)]
