@@ -46,9 +46,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var bar io.Writer
+	var bar *progress
 	if showProgress {
-		bar = os.Stderr
+		bar = newProgress(os.Stderr, isTerminal(os.Stderr))
 	}
 	rep, err := Run(ctx, cfg, bar)
 	if err != nil {
@@ -94,7 +94,7 @@ func parseFlags(args []string) (cfg Config, svgPath string, showProgress bool, c
 	fs.DurationVar(&cfg.Sample, "sample", 10*time.Second, "interval of the occupancy-over-time samples")
 	fs.IntVar(&cfg.Watch, "watch", 3, "channels the chart follows besides the total")
 	fs.StringVar(&svgPath, "svg", "occupancy.svg", "where to write the occupancy-over-time chart (empty: none)")
-	fs.BoolVar(&showProgress, "progress", true, "draw a progress bar on stderr")
+	fs.BoolVar(&showProgress, "progress", true, "report progress on stderr (a bar on a terminal, a line every 5% otherwise)")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fs.Parse(args)
 	return cfg, svgPath, showProgress, cpuProfile

@@ -127,19 +127,6 @@ func TestSVGWellFormed(t *testing.T) {
 	}
 }
 
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	cfg := tiny()
-	cfg.Duration = time.Minute
-	if _, err := Run(context.Background(), cfg, &buf); err != nil {
-		t.Fatal(err)
-	}
-	out := buf.String()
-	if !strings.HasPrefix(out, "\r[") || !strings.Contains(out, "100%") || !strings.HasSuffix(out, "\n") {
-		t.Errorf("progress output %q: want \\r-redrawn bar reaching 100%% and a final newline", out)
-	}
-}
-
 func TestBadConfig(t *testing.T) {
 	for _, mod := range []func(*Config){
 		func(c *Config) { c.UUIDs = 0 },

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -118,9 +117,9 @@ type task struct {
 	c  int32 // client, or channel for reads
 }
 
-// Run runs the simulation cfg describes, writing a progress bar to progress
-// (nil for none), and returns its report.
-func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
+// Run runs the simulation cfg describes, reporting progress to bar (nil for
+// none), and returns its report.
+func Run(ctx context.Context, cfg Config, bar *progress) (*Report, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
@@ -271,7 +270,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	hereNowPerStep := float64(cfg.HereNow) * stepSec
 	occPerStep := float64(cfg.Occupancy) * stepSec
 	var churnAcc, stateAcc, hnAcc, occAcc float64
-	bar := newProgress(progress, steps)
+	bar.begin(steps, cfg.Step)
 	realStart := time.Now()
 
 	for step := 1; step <= steps; step++ {
@@ -334,7 +333,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 				return nil, err
 			}
 		}
-		bar.update(step, rep)
+		bar.update(step, rep.Samples[len(rep.Samples)-1].Memberships)
 	}
 	bar.done()
 	rep.Wall = time.Since(wallStart)
