@@ -1,9 +1,11 @@
-// axis.go chooses the chart's time axis ticks: a "nice" step (1, 2, 5, 10,
-// 15, 30 of a unit) with labels such as "1m30s".
+// axis.go chooses the chart's axis ticks: time ticks at a "nice" step (1,
+// 2, 5, 10, 15, 30 of a unit) with labels such as "1m30s", and value ticks
+// at 1, 2 or 5 times a power of ten.
 
 package main
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -82,4 +84,69 @@ func durLabel(t time.Duration) string {
 		b.WriteString(strconv.FormatFloat(s.Seconds(), 'f', -1, 64) + "s")
 	}
 	return b.String()
+}
+
+// valueTicks returns the ticks of a linear value axis covering [lo, hi]
+// with at most maxIntervals intervals of a step of 1, 2, 2.5 or 5 times a
+// power of ten (at least minStep; see niceCeil), starting from zero unless the values stay in
+// the top half of the range, where a zero-based axis would flatten them;
+// zoomed reports that case.
+func valueTicks(lo, hi float64, maxIntervals int, minStep float64) (ticks []float64, zoomed bool) {
+	maxIntervals = max(maxIntervals, 1)
+	if hi <= 0 || math.IsInf(lo, 0) {
+		return []float64{0, minStep}, false
+	}
+	from := 0.0
+	if lo > hi/2 && hi-lo > 0 {
+		zoomed = true
+	}
+	step := niceCeil(hi/float64(maxIntervals), minStep)
+	if zoomed {
+		step = niceCeil((hi-lo)/float64(maxIntervals), minStep)
+		for {
+			from = math.Floor(lo/step) * step
+			if from+float64(maxIntervals)*step >= hi {
+				break
+			}
+			step = niceCeil(step*1.01, minStep)
+		}
+		if from == 0 {
+			zoomed = false
+		}
+	}
+	n := max(1, int(math.Ceil((hi-from)/step-1e-9)))
+	for i := 0; i <= n; i++ {
+		ticks = append(ticks, from+float64(i)*step)
+	}
+	return ticks, zoomed
+}
+
+// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, at least
+// floor; 2.5 only where it is a multiple of 10 × floor, so that a count
+// axis (floor 1) has steps such as 25 and 2,500 but never 2.5.
+func niceCeil(v, floor float64) float64 {
+	if v <= floor {
+		return floor
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if m == 2.5 && p < 10*floor {
+			continue
+		}
+		if v <= m*p*(1+1e-9) {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// shortNum writes v with a k or M suffix: 1.25M, 980k, 12.5.
+func shortNum(v float64) string {
+	switch {
+	case math.Abs(v) >= 1e6:
+		return strconv.FormatFloat(math.Round(v/1e4)/100, 'f', -1, 64) + "M"
+	case math.Abs(v) >= 1e3:
+		return strconv.FormatFloat(math.Round(v/10)/100, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }

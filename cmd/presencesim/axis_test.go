@@ -64,3 +64,30 @@ func TestTimeTicksProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestValueTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi  float64
+		want    []float64
+		zoomed  bool
+		minStep float64
+	}{
+		{0, 103_000, []float64{0, 25_000, 50_000, 75_000, 100_000, 125_000}, false, 1},
+		{0, 7, []float64{0, 2, 4, 6, 8}, false, 1},
+		{0, 0, []float64{0, 1}, false, 1},
+		{0, 3, []float64{0, 1, 2, 3}, false, 1},
+		{940_000, 1_020_000, []float64{940_000, 960_000, 980_000, 1_000_000, 1_020_000}, true, 1},
+	} {
+		got, zoomed := valueTicks(c.lo, c.hi, 5, c.minStep)
+		if len(got) != len(c.want) || zoomed != c.zoomed {
+			t.Errorf("valueTicks(%v, %v) = %v zoomed %v, want %v zoomed %v", c.lo, c.hi, got, zoomed, c.want, c.zoomed)
+			continue
+		}
+		for i := range got {
+			if got[i] != c.want[i] {
+				t.Errorf("valueTicks(%v, %v) = %v, want %v", c.lo, c.hi, got, c.want)
+				break
+			}
+		}
+	}
+}

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -136,43 +133,6 @@ func TestDefaultsTeach(t *testing.T) {
 		if !strings.Contains(buf.String(), a.String()+"  ") {
 			t.Errorf("events table lacks a %s row:\n%s", a, buf.String())
 		}
-	}
-}
-
-func TestSVGWellFormed(t *testing.T) {
-	rep, err := Run(context.Background(), tiny(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := writeSVG(&buf, rep); err != nil {
-		t.Fatal(err)
-	}
-	d := xml.NewDecoder(&buf)
-	polylines := 0
-	root := ""
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("SVG is not well-formed XML: %v", err)
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			if root == "" {
-				root = se.Name.Local
-			}
-			if se.Name.Local == "polyline" {
-				polylines++
-			}
-		}
-	}
-	if root != "svg" {
-		t.Errorf("root element %q, want svg", root)
-	}
-	if want := 1 + len(rep.WatchedChannels); polylines != want {
-		t.Errorf("%d polylines, want %d (total and each watched channel)", polylines, want)
 	}
 }
 
