@@ -50,12 +50,6 @@ type Options struct {
 	Buffer int
 	// StatsTimeout bounds the Stats call of each scrape. Zero means 5 s.
 	StatsTimeout time.Duration
-	// Health, when set, is called at each scrape for the backend_down,
-	// backend_outages_total, backend_recoveries_total,
-	// backend_resyncs_total, backend_failures_total and
-	// backend_stalls_total metrics of a backend that depends on a store
-	// (see Health). It must not block. Nil means no such metrics.
-	Health func() Health
 }
 
 // Collector is a prometheus.Collector for one presence backend. Create it
@@ -73,6 +67,7 @@ type Collector struct {
 	mu      sync.Mutex
 	b       presence.Backend
 	w       *watch.Watcher
+	health  func() Health
 	stopped bool
 
 	memberships, channels, uuids, groups, subscriptions  *prometheus.Desc
@@ -219,6 +214,17 @@ func (c *Collector) Watch(b presence.Backend) error {
 	return nil
 }
 
+// WatchHealth makes every scrape call health for the backend_down,
+// backend_outages_total, backend_recoveries_total, backend_resyncs_total,
+// backend_failures_total and backend_stalls_total metrics of a backend
+// that depends on a store (see Health). health must not block. Without it
+// there are no such metrics.
+func (c *Collector) WatchHealth(health func() Health) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.health = health
+}
+
 // Close stops following the backend (it does not close the backend). The
 // collector can still be scraped: the backend gauges are then left out.
 // It is idempotent.
@@ -287,17 +293,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.expired.Collect(ch)
 	c.calls.Collect(ch)
 
-	c.mu.Lock()
-	b, w := c.b, c.w
-	c.mu.Unlock()
-	if b == nil {
-		return
-	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	c.mu.Lock()
+	b, w, health := c.b, c.w, c.health
+	c.mu.Unlock()
+	if health != nil {
+		c.collectHealth(health(), gauge, counter)
+	}
+	if b == nil {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.StatsTimeout)
 	st, err := b.Stats(ctx)
@@ -315,8 +324,5 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, t := range w.Top(c.opts.TopChannels) {
 		gauge(c.occupancy, float64(t.Occupancy), t.Name)
-	}
-	if c.opts.Health != nil {
-		c.collectHealth(c.opts.Health(), gauge, counter)
 	}
 }

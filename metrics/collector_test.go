@@ -305,11 +305,12 @@ func (f *failingStats) Stats(ctx context.Context) (presence.Stats, error) {
 
 // TestBackendDown checks that a scrape during an outage still answers,
 // with backend_up 0, no Stats gauges, and the store figures of
-// Options.Health.
+// WatchHealth.
 func TestBackendDown(t *testing.T) {
-	m := newCollector(t, presencemetrics.Options{Health: func() presencemetrics.Health {
+	m := newCollector(t, presencemetrics.Options{})
+	m.WatchHealth(func() presencemetrics.Health {
 		return presencemetrics.Health{Down: true, Outages: 3, Recoveries: 2, Resyncs: 4, Failures: 17, Stalls: 1}
-	}})
+	})
 	e := newEngine(t, presence.Config{SweepInterval: -1})
 	b := &failingStats{Backend: e, down: true}
 	if err := m.Watch(b); err != nil {
@@ -339,7 +340,7 @@ func TestBackendDown(t *testing.T) {
 	f = newScraper(t, plain).scrape()
 	for _, name := range []string{"plain_backend_down", "plain_backend_outages_total", "plain_backend_resyncs_total"} {
 		if f[name] != nil {
-			t.Errorf("%s present without Options.Health", name)
+			t.Errorf("%s present without WatchHealth", name)
 		}
 	}
 }

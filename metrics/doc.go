@@ -31,12 +31,12 @@
 //	presence_sweep_expired_total              counter    memberships expired by sweeps (ObserveSweep)
 //	presence_backend_call_duration_seconds{op,result}
 //	                                          histogram  a backend's calls to its store (ObserveCall)
-//	presence_backend_down                     gauge      1 while the store is unreachable (Options.Health)
-//	presence_backend_outages_total            counter    store outages (Options.Health)
-//	presence_backend_recoveries_total         counter    outages that ended (Options.Health)
-//	presence_backend_resyncs_total            counter    resynchronisations after lost events (Options.Health)
-//	presence_backend_failures_total           counter    calls failed for want of the store (Options.Health)
-//	presence_backend_stalls_total             counter    round trips unanswered too long (Options.Health)
+//	presence_backend_down                     gauge      1 while the store is unreachable (WatchHealth)
+//	presence_backend_outages_total            counter    store outages (WatchHealth)
+//	presence_backend_recoveries_total         counter    outages that ended (WatchHealth)
+//	presence_backend_resyncs_total            counter    resynchronisations after lost events (WatchHealth)
+//	presence_backend_failures_total           counter    calls failed for want of the store (WatchHealth)
+//	presence_backend_stalls_total             counter    round trips unanswered too long (WatchHealth)
 //
 // The gauges and the slow-subscription counter come from one Stats call per
 // scrape, bounded by Options.StatsTimeout; when it fails, backend_up is 0
@@ -54,6 +54,6 @@
 // The sweep histogram needs presence.Config.OnSweep set to ObserveSweep;
 // the call histogram needs the backend's call hook (the Redis backend's
 // Config.ObserveCall) set to ObserveCall. The store metrics need
-// Options.Health, which converts the backend's own health report (the
-// Redis backend's Health) into a Health.
+// WatchHealth with a function that converts the backend's own health
+// report (the Redis backend's Health) into a Health.
 package presencemetrics

@@ -1,21 +1,23 @@
 // health.go holds Health: what a backend that depends on a store (the
-// Redis backend) has seen of it, which Options.Health hands to the
-// collector for the backend_* metrics.
+// Redis backend) has seen of it, which the function given to WatchHealth
+// hands to the collector for the backend_* metrics.
 
 package presencemetrics
 
 import "github.com/prometheus/client_golang/prometheus"
 
 // Health is what a backend has seen of its store. The Redis backend's
-// presenceredis.Health has these fields; convert it field by field in
-// Options.Health (this module does not import the Redis module):
+// presenceredis.Health has these fields; convert it field by field (this
+// module does not import the Redis module):
 //
-//	rb := ... // *presenceredis.Backend
-//	opts.Health = func() presencemetrics.Health {
+//	m, _ := presencemetrics.New(presencemetrics.Options{})
+//	rb, _ := presenceredis.New(client, presenceredis.Config{ObserveCall: m.ObserveCall})
+//	m.Watch(rb)
+//	m.WatchHealth(func() presencemetrics.Health {
 //		h := rb.Health()
 //		return presencemetrics.Health{Down: h.Down, Outages: h.Outages, Recoveries: h.Recoveries,
 //			Resyncs: h.Resyncs, Failures: h.Failures, Stalls: h.Stalls}
-//	}
+//	})
 type Health struct {
 	Down       bool   // the store is unreachable now
 	Outages    uint64 // times the store became unreachable
