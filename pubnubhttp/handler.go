@@ -6,6 +6,7 @@
 package pubnubhttp
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
@@ -138,7 +139,7 @@ func New(eng *presence.Engine, opt Options) (*Handler, error) {
 	h := &Handler{eng: eng, opt: opt, done: make(chan struct{})}
 	h.poll.init()
 	h.log = newEventLog(opt.LogSize, timetoken(opt.Now()))
-	sub, err := eng.Subscribe(presence.SubscribeOptions{All: true})
+	sub, err := eng.Subscribe(context.Background(), presence.SubscribeOptions{All: true})
 	if err != nil {
 		return nil, err
 	}
@@ -196,27 +197,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, service, badRequest("Too many channels: "+itoa(n)+" channels and groups in one request, at most "+itoa(h.opt.MaxNames)))
 		return
 	}
+	ctx := r.Context()
 	switch req.route {
 	case routeTime:
 		writeJSON(w, http.StatusOK, []int64{timetoken(h.opt.Now())})
 	case routeHereNow, routeGlobalHereNow:
-		err = h.hereNow(w, req, groups)
+		err = h.hereNow(ctx, w, req, groups)
 	case routeWhereNow:
-		err = h.whereNow(w, req)
+		err = h.whereNow(ctx, w, req)
 	case routeHeartbeat:
-		err = h.heartbeat(w, req, groups)
+		err = h.heartbeat(ctx, w, req, groups)
 	case routeLeave:
-		err = h.leave(w, req, groups)
+		err = h.leave(ctx, w, req, groups)
 	case routeSetState:
-		err = h.setState(w, req, groups)
+		err = h.setState(ctx, w, req, groups)
 	case routeGetState:
-		err = h.getState(w, req, groups)
+		err = h.getState(ctx, w, req, groups)
 	case routeListGroups:
-		err = h.listGroups(w, req)
+		err = h.listGroups(ctx, w, req)
 	case routeGroup:
-		err = h.editGroup(w, req)
+		err = h.editGroup(ctx, w, req)
 	case routeDeleteGroup:
-		err = h.deleteGroup(w, req)
+		err = h.deleteGroup(ctx, w, req)
 	case routeSubscribe:
 		err = h.subscribe(w, r, req, groups)
 	}

@@ -33,7 +33,7 @@ func TestTime(t *testing.T) {
 func TestHereNowSingleChannelShapes(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u1", "ch")
-	if _, err := f.eng.SetState("u2", []string{"ch"}, nil, `{"mood":"ok"}`); err != nil {
+	if _, err := f.eng.SetState(t.Context(), presence.SetStateRequest{UUID: "u2", Channels: []string{"ch"}, State: json.RawMessage(`{"mood":"ok"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	f.heartbeat("u2", "ch")
@@ -58,10 +58,10 @@ func TestHereNowMultiShapes(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u1", "a", "b")
 	f.heartbeat("u2", "a")
-	if err := f.eng.AddChannels("g", []string{"b", "empty"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"b", "empty"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.eng.AddChannels("solo", []string{"a"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "solo", []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
 	ok := `"status":200,"message":"OK","service":"Presence"`
@@ -130,7 +130,7 @@ func TestHereNowPaging(t *testing.T) {
 func TestErrors(t *testing.T) {
 	f := newFixture(t, presence.Config{MaxStateBytes: 64, MaxNamesPerCall: 3, MaxGroupEdit: 2}, Options{MaxURLBytes: 2048, MaxNames: 5})
 	f.heartbeat("present", "ch")
-	if err := f.eng.AddChannels("g", []string{"ch"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"ch"}); err != nil {
 		t.Fatal(err)
 	}
 	big := `{"k":"` + strings.Repeat("x", 100) + `"}`
@@ -184,7 +184,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := f.eng.Stats()
+			before, _ := f.eng.Stats(t.Context())
 			code, body := f.do(tt.target)
 			if code != tt.status {
 				t.Errorf("status %d, want %d; body %s", code, tt.status, body)
@@ -212,7 +212,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error %v, want 1", m["error"])
 				}
 			}
-			after, _ := f.eng.Stats()
+			after, _ := f.eng.Stats(t.Context())
 			if after.Memberships != before.Memberships || after.Events != before.Events || after.Groups != before.Groups {
 				t.Errorf("bad input changed the engine: stats %+v, then %+v", before, after)
 			}
@@ -239,7 +239,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	if got := resp.Header.Get("Allow"); got != "GET" {
 		t.Errorf("Allow %q, want GET", got)
 	}
-	if n, _ := f.eng.Occupancy("ch"); n != 0 {
+	if n, _ := f.eng.Occupancy(t.Context(), "ch"); n != 0 {
 		t.Errorf("occupancy after a refused POST %d, want 0", n)
 	}
 }
@@ -253,7 +253,7 @@ func TestWhereNow(t *testing.T) {
 
 func TestHeartbeatAndLeave(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
-	if err := f.eng.AddChannels("g", []string{"g1", "g2"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"g1", "g2"}); err != nil {
 		t.Fatal(err)
 	}
 	f.checkJSON("/v2/presence/sub-key/k/channel/a,b/heartbeat?uuid=u&heartbeat=60", `{"status":200,"message":"OK","service":"Presence"}`)
@@ -273,7 +273,7 @@ func TestHeartbeatAndLeave(t *testing.T) {
 
 func TestHeartbeatState(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
-	if err := f.eng.AddChannels("g", []string{"g1"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"g1"}); err != nil {
 		t.Fatal(err)
 	}
 	// Keyed by channel and group (un-escaped JSON, as the Go SDK sends it).
@@ -287,7 +287,7 @@ func TestHeartbeatState(t *testing.T) {
 func TestSetAndGetState(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u", "a", "b")
-	if err := f.eng.AddChannels("g", []string{"b", "c"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"b", "c"}); err != nil {
 		t.Fatal(err)
 	}
 	ok := `"status":200,"message":"OK","service":"Presence"`

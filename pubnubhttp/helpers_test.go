@@ -108,7 +108,7 @@ func (f *fixture) checkJSON(target, want string) {
 
 func (f *fixture) heartbeat(uuid string, channels ...string) {
 	f.t.Helper()
-	if err := f.eng.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: channels}); err != nil {
+	if err := f.eng.Heartbeat(f.t.Context(), presence.HeartbeatRequest{UUID: uuid, Channels: channels}); err != nil {
 		f.t.Fatalf("Heartbeat(%s, %v): %v", uuid, channels, err)
 	}
 }

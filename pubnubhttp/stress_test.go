@@ -41,7 +41,7 @@ func TestSubscribeReplaysToHereNow(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	st, err := f.eng.Stats()
+	st, err := f.eng.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestSubscribeReplaysToHereNow(t *testing.T) {
 		}
 	}
 	for _, c := range channels {
-		res, err := f.eng.HereNow(presence.HereNowQuery{Channels: []string{c}})
+		res, err := f.eng.HereNow(t.Context(), presence.HereNowQuery{Channels: []string{c}})
 		if err != nil {
 			t.Fatal(err)
 		}

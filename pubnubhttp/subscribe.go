@@ -16,6 +16,7 @@
 package pubnubhttp
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sort"
@@ -155,6 +156,7 @@ type groupCache struct {
 // logs a gap, so clients resync instead of missing events.
 func (h *Handler) pump(sub *presence.Subscription) {
 	defer h.wg.Done()
+	ctx := context.Background()
 	cache := groupCache{sets: map[string]map[string]struct{}{}}
 	for {
 		select {
@@ -163,14 +165,14 @@ func (h *Handler) pump(sub *presence.Subscription) {
 			return
 		case ev, ok := <-sub.Events():
 			if ok {
-				h.logEvent(&cache, ev)
+				h.logEvent(ctx, &cache, ev)
 				continue
 			}
 			if !errors.Is(sub.Err(), presence.ErrSlowConsumer) {
 				<-h.done // the engine is closed: nothing more will come
 				return
 			}
-			next, err := h.eng.Subscribe(presence.SubscribeOptions{All: true})
+			next, err := h.eng.Subscribe(ctx, presence.SubscribeOptions{All: true})
 			h.log.mu.Lock()
 			h.log.appendLocked(entry{gap: true}, timetoken(h.opt.Now()))
 			h.log.mu.Unlock()
@@ -185,7 +187,7 @@ func (h *Handler) pump(sub *presence.Subscription) {
 
 // logEvent tags ev with the watched groups that contain its channel and
 // appends it to the log.
-func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
+func (h *Handler) logEvent(ctx context.Context, cache *groupCache, ev presence.Event) {
 	l := h.log
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -204,7 +206,7 @@ func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
 			}
 			set, ok := cache.sets[g]
 			if !ok {
-				chans, _ := h.eng.GroupChannels(g)
+				chans, _ := h.eng.GroupChannels(ctx, g)
 				set = make(map[string]struct{}, len(chans))
 				for _, c := range chans {
 					set[c] = struct{}{}
@@ -303,7 +305,7 @@ type subscribeCall struct {
 // parseSubscribe reads and validates a subscribe; it changes nothing.
 // Names ending in -pnpres (channels or groups) select presence events; the
 // others are joined.
-func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall, error) {
+func (h *Handler) parseSubscribe(ctx context.Context, req *request, groups []string) (*subscribeCall, error) {
 	if len(req.channels)+len(groups) == 0 {
 		return nil, badRequest("Missing channels: subscribe needs a channel in the path or a channel-group parameter")
 	}
@@ -334,17 +336,17 @@ func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall,
 		}
 	}
 	for _, c := range s.presChans {
-		if _, err := h.eng.Occupancy(c); err != nil {
+		if _, err := h.eng.Occupancy(ctx, c); err != nil {
 			return nil, err
 		}
 	}
 	for _, g := range s.presGroups {
-		if _, err := h.eng.GroupChannels(g); err != nil {
+		if _, err := h.eng.GroupChannels(ctx, g); err != nil {
 			return nil, err
 		}
 	}
 	if !s.joins {
-		if _, err := h.eng.WhereNow(s.hb.UUID); err != nil { // validates the uuid
+		if _, err := h.eng.WhereNow(ctx, s.hb.UUID); err != nil { // validates the uuid
 			return nil, err
 		}
 	}
@@ -357,7 +359,8 @@ func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall,
 // with a cursor; otherwise the long-poll is held until events of its
 // presence names arrive (see hold).
 func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request, groups []string) error {
-	s, err := h.parseSubscribe(req, groups)
+	ctx := r.Context()
+	s, err := h.parseSubscribe(ctx, req, groups)
 	if err != nil {
 		return err
 	}
@@ -371,7 +374,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 			cursor = h.log.cursorAt(timetoken(h.opt.Now().Add(-h.opt.HandshakeReplay)))
 		}
 		if s.joins {
-			if err := h.eng.Heartbeat(s.hb); err != nil {
+			if err := h.eng.Heartbeat(ctx, s.hb); err != nil {
 				return err
 			}
 		}
@@ -379,7 +382,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 		return nil
 	}
 	if s.joins {
-		if err := h.eng.Heartbeat(s.hb); err != nil {
+		if err := h.eng.Heartbeat(ctx, s.hb); err != nil {
 			return err
 		}
 	}
@@ -404,6 +407,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 // out, is evicted or the handler closes, and not at all when the client
 // has gone.
 func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, p *poll) {
+	ctx := r.Context()
 	direct := make(map[string]struct{}, len(s.presChans))
 	for _, c := range s.presChans {
 		direct[c] = struct{}{}
@@ -431,7 +435,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall,
 	for {
 		evs, subs, next, resync, wake := h.log.read(after, h.opt.MaxMessages, m)
 		if resync {
-			writeSubscribe(w, next, h.resync(s.subKey, next, s.presChans, s.presGroups))
+			writeSubscribe(w, next, h.resync(r.Context(), s.subKey, next, s.presChans, s.presGroups))
 			return
 		}
 		after = next
@@ -446,7 +450,7 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall,
 		select {
 		case <-wake:
 		case <-refresh:
-			if err := h.eng.Heartbeat(s.hb); errors.Is(err, presence.ErrClosed) {
+			if err := h.eng.Heartbeat(ctx, s.hb); errors.Is(err, presence.ErrClosed) {
 				writeSubscribe(w, after, nil)
 				return
 			}
@@ -467,11 +471,11 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall,
 
 // resync builds the messages that tell a client to re-read here_now: one
 // interval event with here_now_refresh per presence channel it follows.
-func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []string) []obj {
+func (h *Handler) resync(ctx context.Context, subKey string, cursor int64, presChans, presGroups []string) []obj {
 	now := h.opt.Now()
 	var msgs []obj
 	add := func(ch, b string) {
-		occ, err := h.eng.Occupancy(ch)
+		occ, err := h.eng.Occupancy(ctx, ch)
 		if err != nil {
 			return
 		}
@@ -482,7 +486,7 @@ func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []st
 		add(c, c+pnpres)
 	}
 	for _, g := range presGroups {
-		chans, _ := h.eng.GroupChannels(g)
+		chans, _ := h.eng.GroupChannels(ctx, g)
 		for _, c := range chans {
 			if !contains(presChans, c) {
 				add(c, g+pnpres)

@@ -148,7 +148,7 @@ func TestSubscribePresenceEvents(t *testing.T) {
 	f.get("/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u2&heartbeat=5")
 	f.get("/v2/presence/sub-key/k/channel/ch/leave?uuid=u1")
 	f.clk.Add(6 * time.Second)
-	if err := f.eng.Sweep(); err != nil {
+	if err := f.eng.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	msgs, bs, cs := f.collect("/v2/subscribe/k/ch-pnpres/0?uuid=listener", cursor, 5)
@@ -183,7 +183,7 @@ func TestSubscribeIntervalEvents(t *testing.T) {
 	f.heartbeat("u2", "ch")
 	f.heartbeat("u3", "ch")
 	f.clk.Add(10 * time.Second)
-	if err := f.eng.Sweep(); err != nil {
+	if err := f.eng.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	msgs, _, _ := f.collect("/v2/subscribe/k/ch-pnpres/0?uuid=listener", cursor, 2)
@@ -225,7 +225,7 @@ func TestSubscribeLongPollWakes(t *testing.T) {
 		t.Fatalf("got status %d body %s, want one event on ch-pnpres", r.code, r.raw)
 	}
 	// The listener's poll named "other": it joined there.
-	if n, _ := f.eng.Occupancy("other"); n != 1 {
+	if n, _ := f.eng.Occupancy(t.Context(), "other"); n != 1 {
 		t.Errorf("occupancy of other %d, want 1", n)
 	}
 }
@@ -273,7 +273,10 @@ func TestSubscribeResyncAfterSlowConsumer(t *testing.T) {
 	f.heartbeat("u2", "ch")
 	f.heartbeat("u3", "ch")
 	f.h.log.mu.Unlock()
-	waitFor(t, func() bool { st, _ := f.eng.Stats(); return st.SlowSubscriptions == 1 && st.Subscriptions == 1 })
+	waitFor(t, func() bool {
+		st, _ := f.eng.Stats(t.Context())
+		return st.SlowSubscriptions == 1 && st.Subscriptions == 1
+	})
 	env := f.subscribe(path + "&tt=" + strconv.FormatInt(cursor, 10))
 	var d map[string]any
 	if len(env.M) == 1 {
