@@ -393,3 +393,24 @@ func TestPendingStateJoins(t *testing.T) {
 		t.Errorf("join: got %v, want %s", msgs[0], want)
 	}
 }
+
+// TestChannelGroupTrailingSlash: an add or remove whose group is empty
+// (".../channel-group/?add=x") is refused, not taken for "list groups".
+func TestChannelGroupTrailingSlash(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	f.get("/v1/channel-registration/sub-key/k/channel-group/g?add=a")
+	for _, target := range []string{
+		"/v1/channel-registration/sub-key/k/channel-group/?add=x",
+		"/v1/channel-registration/sub-key/k/channel-group/?remove=a",
+	} {
+		code, body := f.do(target)
+		m := decode(t, body)
+		msg, _ := m["message"].(string)
+		if code != http.StatusBadRequest || m["error"] != true || m["service"] != "channel-registry" || !strings.Contains(msg, "invalid group") {
+			t.Errorf("GET %s: status %d body %s, want 400 naming the invalid (empty) channel group", target, code, body)
+		}
+	}
+	ok := `"status":200,"message":"OK","service":"channel-registry","error":false`
+	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/", `{`+ok+`,"payload":{"groups":["g"],"sub_key":"k"}}`)
+	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/g", `{`+ok+`,"payload":{"channels":["a"],"group":"g"}}`)
+}
