@@ -6,6 +6,7 @@
 package pubnubhttp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -24,9 +25,11 @@ const (
 // sorted, which PubNub's clients accept (real responses have no fixed order).
 type obj = map[string]any
 
-// writeJSON writes v with PubNub's headers.
+// writeJSON writes v with PubNub's headers. Strings are written as they
+// are: '<', '>' and '&' are not HTML-escaped (a state holding them comes
+// back as it was set, not six times longer).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		// Only values built by this package are written; a failure is a bug.
 		status = http.StatusInternalServerError
@@ -41,6 +44,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// marshal is json.Marshal without HTML escaping (json.RawMessage values
+// included) and without the Encoder's trailing newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // writeOK writes the success envelope of service plus the fields of extra.

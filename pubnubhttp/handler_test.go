@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -413,4 +414,26 @@ func TestChannelGroupTrailingSlash(t *testing.T) {
 	ok := `"status":200,"message":"OK","service":"channel-registry","error":false`
 	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/", `{`+ok+`,"payload":{"groups":["g"],"sub_key":"k"}}`)
 	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/g", `{`+ok+`,"payload":{"channels":["a"],"group":"g"}}`)
+}
+
+// TestStateNotHTMLEscaped: '<', '>' and '&' in a state come back as they
+// were set, in every response that carries state, not as \u003c and the
+// like (six times longer).
+func TestStateNotHTMLEscaped(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	cursor := f.subscribe("/v2/subscribe/k/ch-pnpres/0?uuid=listener").cursor(t)
+	state := `{"html":"<b>a & b</b>"}`
+	f.heartbeat("u", "ch")
+	for _, target := range []string{
+		"/v2/presence/sub-key/k/channel/ch/uuid/u/data?state=%7B%22html%22%3A%22%3Cb%3Ea%20%26%20b%3C%2Fb%3E%22%7D",
+		"/v2/presence/sub-key/k/channel/ch/uuid/u",
+		"/v2/presence/sub-key/k/channel/ch,other/uuid/u",
+		"/v2/presence/sub-key/k/channel/ch?state=1",
+		"/v2/subscribe/k/ch-pnpres/0?uuid=listener&tt=" + strconv.FormatInt(cursor, 10),
+	} {
+		code, body := f.do(target)
+		if code != http.StatusOK || !strings.Contains(string(body), `"<b>a & b</b>"`) || strings.Contains(string(body), `\u003c`) {
+			t.Errorf("GET %s: status %d body %s, want 200 and the state as set: %s", target, code, body, state)
+		}
+	}
 }
