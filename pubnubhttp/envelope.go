@@ -7,6 +7,7 @@ package pubnubhttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -94,8 +95,8 @@ func writeError(w http.ResponseWriter, service string, err error) {
 }
 
 // errorStatus maps an error to its HTTP status and message. Every input
-// error of the engine is a 400 naming the value and the rule; a closed
-// engine is 503.
+// error of the backend is a 400 naming the value and the rule; a closed
+// backend, or one that could not answer in time (ErrUnavailable), is 503.
 func errorStatus(err error) (int, string) {
 	var ae *apiError
 	switch {
@@ -109,10 +110,15 @@ func errorStatus(err error) (int, string) {
 		errors.Is(err, presence.ErrInvalidTimeout),
 		errors.Is(err, presence.ErrInvalidPaging),
 		errors.Is(err, presence.ErrTooManyChannels),
-		errors.Is(err, presence.ErrGroupFull):
+		errors.Is(err, presence.ErrGroupFull),
+		errors.Is(err, presence.ErrNoTargets):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, presence.ErrClosed):
 		return http.StatusServiceUnavailable, "Service Unavailable"
+	case errors.Is(err, presence.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// The cause (a store address, a driver message) stays on the
+		// server: the client learns only that it should retry.
+		return http.StatusServiceUnavailable, "Service Unavailable: the presence store did not answer in time"
 	}
 	return http.StatusInternalServerError, "Internal Server Error"
 }

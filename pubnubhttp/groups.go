@@ -11,7 +11,7 @@ import (
 
 // listGroups answers the list of every group.
 func (h *Handler) listGroups(ctx context.Context, w http.ResponseWriter, req *request) error {
-	groups, err := h.eng.Groups(ctx)
+	groups, err := h.b.Groups(ctx)
 	if err != nil {
 		return err
 	}
@@ -24,11 +24,11 @@ func (h *Handler) editGroup(ctx context.Context, w http.ResponseWriter, req *req
 	var err error
 	switch {
 	case req.query.has("add"):
-		err = h.eng.AddChannels(ctx, req.group, req.query.list("add"))
+		err = h.b.AddChannels(ctx, req.group, req.query.list("add"))
 	case req.query.has("remove"):
-		err = h.eng.RemoveChannels(ctx, req.group, req.query.list("remove"))
+		err = h.b.RemoveChannels(ctx, req.group, req.query.list("remove"))
 	default:
-		chans, err := h.eng.GroupChannels(ctx, req.group)
+		chans, err := h.b.GroupChannels(ctx, req.group)
 		if err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (h *Handler) editGroup(ctx context.Context, w http.ResponseWriter, req *req
 
 // deleteGroup answers the deletion of a group.
 func (h *Handler) deleteGroup(ctx context.Context, w http.ResponseWriter, req *request) error {
-	if err := h.eng.DeleteGroup(ctx, req.group); err != nil {
+	if err := h.b.DeleteGroup(ctx, req.group); err != nil {
 		return err
 	}
 	h.groupVersion.Add(1)

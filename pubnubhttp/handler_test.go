@@ -2,6 +2,7 @@ package pubnubhttp
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -395,6 +396,38 @@ func TestPendingStateJoins(t *testing.T) {
 	}
 }
 
+// TestMissingTargets: a heartbeat, leave, set_state or get_state naming no
+// channel and no group is a 400 in PubNub's error envelope, as subscribe
+// is, and changes nothing. One naming only presence names ("-pnpres",
+// which SDKs may send) is fine and does nothing.
+func TestMissingTargets(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	f.heartbeat("present", "ch")
+	for _, target := range []string{
+		"/v2/presence/sub-key/k/channel/,/heartbeat?uuid=u",
+		"/v2/presence/sub-key/k/channel/,/heartbeat?uuid=u&channel-group=",
+		"/v2/presence/sub-key/k/channel/,/leave?uuid=present",
+		"/v2/presence/sub-key/k/channel/,/uuid/present/data?state=%7B%22a%22%3A1%7D",
+		"/v2/presence/sub-key/k/channel/,/uuid/present",
+		"/v2/subscribe/k/,/0?uuid=u",
+	} {
+		before, _ := f.eng.Stats(t.Context())
+		code, body := f.do(target)
+		m := decode(t, body)
+		msg, _ := m["message"].(string)
+		if code != http.StatusBadRequest || m["status"] != 400.0 || m["error"] != 1.0 || m["service"] != "Presence" || !strings.Contains(msg, "Missing channels") {
+			t.Errorf("GET %s: status %d body %s, want 400 and the error envelope naming the missing channels", target, code, body)
+		}
+		after, _ := f.eng.Stats(t.Context())
+		if after != before {
+			t.Errorf("GET %s changed the engine: stats %+v, then %+v", target, before, after)
+		}
+	}
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch-pnpres/heartbeat?uuid=w", `{"status":200,"message":"OK","service":"Presence"}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch-pnpres/leave?uuid=present", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch?uuid=x", `{"status":200,"message":"OK","service":"Presence","occupancy":1,"uuids":["present"]}`)
+}
+
 // TestChannelGroupTrailingSlash: an add or remove whose group is empty
 // (".../channel-group/?add=x") is refused, not taken for "list groups".
 func TestChannelGroupTrailingSlash(t *testing.T) {
@@ -416,6 +449,21 @@ func TestChannelGroupTrailingSlash(t *testing.T) {
 	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/g", `{`+ok+`,"payload":{"channels":["a"],"group":"g"}}`)
 }
 
+// TestLongTargetIs414: a request target over MaxURLBytes is answered 414 in
+// the error envelope, however long (cmd/presenced tests the same through a
+// real http.Server).
+func TestLongTargetIs414(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	for _, n := range []int{DefaultMaxURLBytes + 1, 100 << 10} {
+		target := "/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u&pad=" + strings.Repeat("x", n)
+		code, body := f.do(target)
+		m := decode(t, body)
+		if code != http.StatusRequestURITooLong || m["status"] != 414.0 || m["error"] != 1.0 {
+			t.Errorf("target of %d bytes: status %d body %.200s, want 414 in the error envelope", len(target), code, body)
+		}
+	}
+}
+
 // TestStateNotHTMLEscaped: '<', '>' and '&' in a state come back as they
 // were set, in every response that carries state, not as \u003c and the
 // like (six times longer).
@@ -434,6 +482,71 @@ func TestStateNotHTMLEscaped(t *testing.T) {
 		code, body := f.do(target)
 		if code != http.StatusOK || !strings.Contains(string(body), `"<b>a & b</b>"`) || strings.Contains(string(body), `\u003c`) {
 			t.Errorf("GET %s: status %d body %s, want 200 and the state as set: %s", target, code, body, state)
+		}
+	}
+}
+
+// stalled is a backend whose presence calls cannot reach their store: they
+// fail as a network backend's do, with ErrUnavailable wrapping the cause.
+// It records the context of each call.
+type stalled struct {
+	*presence.Engine
+	ctxs chan context.Context
+}
+
+func (s stalled) fail(ctx context.Context) error {
+	s.ctxs <- ctx
+	return fmt.Errorf("%w: %w", presence.ErrUnavailable, context.DeadlineExceeded)
+}
+
+func (s stalled) Heartbeat(ctx context.Context, _ presence.HeartbeatRequest) error {
+	return s.fail(ctx)
+}
+
+func (s stalled) HereNow(ctx context.Context, _ presence.HereNowQuery) (presence.HereNowResult, error) {
+	return presence.HereNowResult{}, s.fail(ctx)
+}
+
+func (s stalled) AddChannels(ctx context.Context, _ string, _ []string) error {
+	return s.fail(ctx)
+}
+
+type ctxKey struct{}
+
+// TestUnavailableIs503: a backend that cannot reach its store makes the
+// request a 503 in PubNub's envelope, without the cause's details; every
+// backend call gets the request's context.
+func TestUnavailableIs503(t *testing.T) {
+	eng, err := presence.New(presence.Config{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	b := stalled{Engine: eng, ctxs: make(chan context.Context, 1)}
+	h, err := New(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, tt := range []struct{ target, service string }{
+		{"/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u", "Presence"},
+		{"/v2/presence/sub-key/k/channel/ch", "Presence"},
+		{"/v2/subscribe/k/ch/0?uuid=u", "Presence"},
+		{"/v1/channel-registration/sub-key/k/channel-group/g?add=a", "channel-registry"},
+	} {
+		u, _ := url.ParseRequestURI(tt.target)
+		r := (&http.Request{Method: "GET", RequestURI: tt.target, URL: u, Header: http.Header{}}).WithContext(context.WithValue(t.Context(), ctxKey{}, tt.target))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		m := decode(t, w.Body.Bytes())
+		if msg, _ := m["message"].(string); w.Code != http.StatusServiceUnavailable || m["status"] != 503.0 || !strings.HasPrefix(msg, "Service Unavailable") || m["service"] != tt.service {
+			t.Errorf("GET %s: status %d body %s, want 503 Service Unavailable from %s", tt.target, w.Code, w.Body, tt.service)
+		}
+		if strings.Contains(w.Body.String(), "deadline") {
+			t.Errorf("GET %s: body %s names the cause; want it kept on the server", tt.target, w.Body)
+		}
+		if ctx := <-b.ctxs; ctx.Value(ctxKey{}) != tt.target {
+			t.Errorf("GET %s: the backend call's context is not the request's", tt.target)
 		}
 	}
 }

@@ -35,8 +35,6 @@ func newFixture(t *testing.T, cfg presence.Config, opt Options) *fixture {
 	if err != nil {
 		t.Fatalf("presence.New: %v", err)
 	}
-	opt.Engine = cfg
-	opt.Now = clk.Now
 	h, err := New(eng, opt)
 	if err != nil {
 		t.Fatalf("New: %v", err)

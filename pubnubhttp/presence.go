@@ -125,7 +125,7 @@ func (h *Handler) hereNow(ctx context.Context, w http.ResponseWriter, req *reque
 	default:
 		q.Limit = limit // the engine refuses values outside 0..1000
 	}
-	res, err := h.eng.HereNow(ctx, q)
+	res, err := h.b.HereNow(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (h *Handler) hereNow(ctx context.Context, w http.ResponseWriter, req *reque
 
 // whereNow answers where_now for the path's uuid.
 func (h *Handler) whereNow(ctx context.Context, w http.ResponseWriter, req *request) error {
-	chans, err := h.eng.WhereNow(ctx, req.uuid)
+	chans, err := h.b.WhereNow(ctx, req.uuid)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,12 @@ func (h *Handler) heartbeat(ctx context.Context, w http.ResponseWriter, req *req
 	if err != nil {
 		return err
 	}
-	if err := h.eng.Heartbeat(ctx, hb); err != nil {
+	if len(hb.Channels)+len(hb.Groups) == 0 {
+		// Only presence names: nothing to be present on.
+		writeOK(w, servicePresence, nil)
+		return nil
+	}
+	if err := h.b.Heartbeat(ctx, hb); err != nil {
 		return err
 	}
 	writeOK(w, servicePresence, nil)
@@ -228,8 +233,11 @@ func withoutPresence(l []string) []string {
 // leave answers leave for the query's uuid. Presence names are ignored:
 // nobody is present on them.
 func (h *Handler) leave(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
-	if err := h.eng.Leave(ctx, presence.LeaveRequest{UUID: req.query.get("uuid"), Channels: withoutPresence(req.channels), Groups: withoutPresence(groups)}); err != nil {
-		return err
+	lr := presence.LeaveRequest{UUID: req.query.get("uuid"), Channels: withoutPresence(req.channels), Groups: withoutPresence(groups)}
+	if len(lr.Channels)+len(lr.Groups) > 0 {
+		if err := h.b.Leave(ctx, lr); err != nil {
+			return err
+		}
 	}
 	writeOK(w, servicePresence, obj{"action": "leave"})
 	return nil
@@ -245,7 +253,7 @@ func (h *Handler) setState(ctx context.Context, w http.ResponseWriter, req *requ
 	if strings.TrimSpace(raw) == "" {
 		return badRequest("Invalid JSON specified. state \"\": empty")
 	}
-	st, err := h.eng.SetState(ctx, presence.SetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups, State: json.RawMessage(raw)})
+	st, err := h.b.SetState(ctx, presence.SetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups, State: json.RawMessage(raw)})
 	if err != nil {
 		return err
 	}
@@ -256,7 +264,7 @@ func (h *Handler) setState(ctx context.Context, w http.ResponseWriter, req *requ
 // getState answers get_state: one channel and no group gives the single
 // shape, anything else payload.channels.
 func (h *Handler) getState(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
-	states, err := h.eng.GetState(ctx, presence.GetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups})
+	states, err := h.b.GetState(ctx, presence.GetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups})
 	if err != nil {
 		return err
 	}

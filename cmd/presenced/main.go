@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.MaxPollsPerUUID, "max-polls-per-uuid", pubnubhttp.DefaultMaxPollsPerUUID, "long-polls held at once per uuid (a new one ends the oldest)")
 	fs.IntVar(&opt.MaxPolls, "max-polls", pubnubhttp.DefaultMaxPolls, "long-polls held at once in all")
 	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
-	fs.IntVar(&opt.MaxNames, "max-names", pubnubhttp.DefaultMaxNames, "channels plus groups listed by one request")
+	fs.IntVar(&cfg.MaxNamesPerCall, "max-names", presence.DefaultMaxNamesPerCall, "distinct channels plus groups one call may name (a request may list twice as many names, counting each channel's -pnpres twin)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -93,7 +93,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	defer eng.Close()
-	opt.Engine = cfg
 	h, err := pubnubhttp.New(eng, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
@@ -173,7 +172,7 @@ func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
 		v    int
 	}{
 		{"-max-polls-per-uuid", opt.MaxPollsPerUUID}, {"-max-polls", opt.MaxPolls},
-		{"-event-log", opt.LogSize}, {"-max-names", opt.MaxNames},
+		{"-event-log", opt.LogSize}, {"-max-names", cfg.MaxNamesPerCall},
 	}
 	for _, n := range ints {
 		if n.v < 1 {
