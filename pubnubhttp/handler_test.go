@@ -329,7 +329,7 @@ func TestTolerantRequests(t *testing.T) {
 	f.get("/v2/presence/sub_key/k/channel/a%2Bb,c%20d/heartbeat?uuid=u%201&pnsdk=PubNub-Go%2F7.3.2&l_pres=0.1&ee&requestid=x&whatever=%zz")
 	f.checkJSON("/v2/presence/sub-key/k/uuid/u%201", `{"status":200,"message":"OK","service":"Presence","payload":{"channels":["a+b","c d"]}}`)
 	// The list is split before decoding: %2C stays inside the name, which
-	// the engine then refuses (',' is the list separator, SPEC §5).
+	// the engine then refuses (',' is the list separator).
 	code, body := f.do("/v2/presence/sub_key/k/channel/x%2Cy/heartbeat?uuid=u")
 	if code != 400 || !strings.Contains(string(body), `invalid channel \"x,y\"`) {
 		t.Errorf("channel x%%2Cy: status %d body %s, want 400 naming \"x,y\"", code, body)

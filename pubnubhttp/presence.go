@@ -147,7 +147,7 @@ func (h *Handler) hereNow(ctx context.Context, w http.ResponseWriter, req *reque
 	if req.route == routeHereNow && len(req.channels) == 1 && len(groups) == 0 {
 		c, _ := res.Channel(req.channels[0])
 		// "uuids" is written even for occupancy only: the Go SDK reads
-		// the occupancy of a single channel only next to it (SPEC §7).
+		// the occupancy of a single channel only next to it.
 		writeOK(w, servicePresence, obj{"occupancy": c.Occupancy, "uuids": uuids(c)})
 		return nil
 	}

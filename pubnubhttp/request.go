@@ -94,7 +94,7 @@ func (q query) get(key string) string {
 // list returns key's value decoded and then split on ',', without empty
 // elements. Query lists are decoded first because the JS SDK encodes the
 // whole joined list (the ',' arrives as %2C) while the Go SDK sends it raw;
-// names cannot hold a ',' (SPEC §5), so both read the same.
+// names cannot hold a ',' (the list separator), so both read the same.
 func (q query) list(key string) []string {
 	var out []string
 	for name := range strings.SplitSeq(q.get(key), ",") {

@@ -484,7 +484,7 @@ func (h *Handler) resync(ctx context.Context, subKey string, cursor int64, presC
 
 // message renders one presence event as a subscribe envelope message: "c"
 // is the event's presence channel, "b" the subscription that matched it, "d"
-// the payload of reference §7.2.
+// the payload PubNub sends for each presence action.
 func message(subKey string, ev *presence.Event, b string) obj {
 	d := obj{
 		"action":            ev.Action.String(),

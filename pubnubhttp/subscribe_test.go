@@ -138,7 +138,7 @@ func TestSubscribeHandshake(t *testing.T) {
 }
 
 // TestSubscribePresenceEvents follows join, state-change, leave and
-// timeout through subscribe with the payloads of reference §7.2.
+// timeout through subscribe with the payloads PubNub sends.
 func TestSubscribePresenceEvents(t *testing.T) {
 	f := newFixture(t, presence.Config{MinTimeout: time.Second}, Options{})
 	cursor := f.subscribe("/v2/subscribe/k/ch-pnpres/0?uuid=listener").cursor(t)
