@@ -132,10 +132,7 @@ func New(b presence.Backend, opt Options) (*Handler, error) {
 	if b == nil {
 		return nil, errors.New("pubnubhttp: nil backend")
 	}
-	cfg := b.Config()
-	if cfg.Clock == nil {
-		cfg.Clock = clock.New()
-	}
+	cfg := withConfigDefaults(b.Config())
 	opt = opt.withDefaults(cfg)
 	h := &Handler{b: b, cfg: cfg, opt: opt, done: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
@@ -151,6 +148,31 @@ func New(b presence.Backend, opt Options) (*Handler, error) {
 	h.wg.Add(1)
 	go h.pump(sub)
 	return h, nil
+}
+
+// withConfigDefaults fills the zero fields of a backend's Config that the
+// handler reads, in case a backend returns them unfilled.
+func withConfigDefaults(c presence.Config) presence.Config {
+	if c.Clock == nil {
+		c.Clock = clock.New()
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.DefaultTimeout, presence.DefaultTimeout}, {&c.MinTimeout, presence.DefaultMinTimeout}, {&c.MaxTimeout, presence.DefaultMaxTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&c.MaxNamesPerCall, presence.DefaultMaxNamesPerCall}, {&c.MaxNameBytes, presence.DefaultMaxNameBytes}, {&c.MaxStateBytes, presence.DefaultMaxStateBytes}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	return c
 }
 
 // Close ends every held long-poll (each is answered with no events and its
