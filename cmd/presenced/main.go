@@ -124,9 +124,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		// Above any -max-url-bytes a client may use, so that the handler
-		// answers a long request target 414 in PubNub's envelope (net/http
-		// would answer a request line over MaxHeaderBytes 431, plain).
+		// Far above the handler's MaxURLBytes (32 KiB), so that the
+		// handler answers a long request target 414 in PubNub's envelope
+		// (net/http answers a request line over MaxHeaderBytes 431, plain).
 		MaxHeaderBytes: maxHeaderBytes,
 	}
 	srv.RegisterOnShutdown(func() { h.Close() })
