@@ -21,7 +21,7 @@ go test -race -count=1 ./...
 echo "== core: every benchmark once, at 1% of the workload"
 PRESENCE_BENCH_SCALE=0.01 go test -run '^$' -bench . -benchtime 1x . > /dev/null
 
-for module in pubnubhttp cmd/presenced redis metrics bench/compare; do
+for module in pubnubhttp cmd/presenced cmd/presenced/e2e redis metrics bench/compare; do
   if [ -f "$module/ci.sh" ]; then
     echo "== $module"
     bash "$module/ci.sh"

@@ -6,9 +6,11 @@ require (
 	github.com/presencekit/presence v0.2.0
 	github.com/presencekit/presence/metrics v0.2.0
 	github.com/presencekit/presence/pubnubhttp v0.2.0
+	github.com/presencekit/presence/redis v0.2.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.74.0
+	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
@@ -19,6 +21,7 @@ require (
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pandatix/go-abnf v0.5.5 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -1,10 +1,14 @@
-// Command presenced serves an in-memory presence engine over PubNub's
-// presence REST API, so that PubNub SDKs pointed at it (origin set to its
-// address, TLS off) work unchanged.
+// Command presenced serves presence over PubNub's presence REST API, so
+// that PubNub SDKs pointed at it (origin set to its address, TLS off) work
+// unchanged. It runs on the in-memory engine, or with -redis on the Redis
+// backend, where several presenced processes sharing one Redis are one
+// presence service.
 //
-//	go run ./cmd/presenced -addr 127.0.0.1:8090
+//	go install github.com/presencekit/presence/cmd/presenced@latest
+//	presenced -addr 127.0.0.1:8090
+//	presenced -addr 127.0.0.1:8091 -redis redis://127.0.0.1:6379/0
 //
-// Flags set the engine's Config and the server's limits; run with -h for the
+// Flags set the presence Config and the server's limits; run with -h for the
 // list. A bad flag is reported with the rule it breaks and exit code 2.
 // SIGINT or SIGTERM shuts the server down gracefully: held long-polls are
 // answered, in-flight requests finish, and the process exits 0.
@@ -33,6 +37,10 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// maxHeaderBytes is the http.Server's MaxHeaderBytes: the request line and
+// headers it reads before refusing a request with 431.
+const maxHeaderBytes = 1 << 20
+
 // exit codes
 const (
 	exitOK    = 0
@@ -48,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		cfg  presence.Config
 		opt  pubnubhttp.Options
+		bf   backendFlags
+		of   opsFlags
 		addr string
 	)
 	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "`host:port` to listen on (port 0 picks a free one)")
@@ -65,10 +75,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.MaxPollsPerUUID, "max-polls-per-uuid", pubnubhttp.DefaultMaxPollsPerUUID, "long-polls held at once per uuid (a new one ends the oldest)")
 	fs.IntVar(&opt.MaxPolls, "max-polls", pubnubhttp.DefaultMaxPolls, "long-polls held at once in all")
 	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
-	fs.IntVar(&opt.MaxNames, "max-names", pubnubhttp.DefaultMaxNames, "channels plus groups listed by one request")
+	fs.DurationVar(&opt.CallTimeout, "call-timeout", pubnubhttp.DefaultCallTimeout, "how long a request waits for the backend before it answers 503")
+	bf.register(fs)
+	of.register(fs)
+	fs.IntVar(&cfg.MaxNamesPerCall, "max-names", presence.DefaultMaxNamesPerCall, "distinct channels plus groups one call may name (a request may list twice as many names, counting each channel's -pnpres twin)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine, or with -redis\nfrom Redis, shared by every presenced using the same Redis.\n\nFlags:\n")
 		fs.PrintDefaults()
+		fmt.Fprintf(fs.Output(), "\nEvery flag can also be set by an environment variable: %s and the flag's\nname in capitals with '-' as '_' (-admin-addr: %s). A flag given on\nthe command line wins.\n", envPrefix, envName("admin-addr"))
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,74 +90,112 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage // the flag package has printed the error and usage
 	}
+	if err := applyEnv(fs, os.LookupEnv); err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitUsage
+	}
+	if of.version {
+		fmt.Fprintln(stdout, versionLine())
+		return exitOK
+	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "presenced: unexpected argument %q: presenced takes flags only\n", fs.Arg(0))
 		return exitUsage
 	}
-	if err := checkFlags(cfg, opt); err != nil {
+	if err := checkFlags(cfg, opt, bf); err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitUsage
 	}
 	if opt.HandshakeReplay == 0 {
 		opt.HandshakeReplay = -1 // Options' zero means the default; the flag's means none
 	}
-	eng, err := presence.New(cfg)
+	o, err := newOps(of, stderr)
 	if err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitUsage
+	}
+	cfg.OnSweep = o.metrics.ObserveSweep
+	if err := checkConfig(cfg); err != nil {
 		fmt.Fprintf(stderr, "presenced: bad flags: %v\n", err)
 		return exitUsage
 	}
-	defer eng.Close()
-	opt.Engine = cfg
-	h, err := pubnubhttp.New(eng, opt)
+	version, revision := buildVersion()
+	o.log.Info("presenced starting", append([]any{"version", version, "revision", revision}, configAttrs(fs)...)...)
+	b, closeBackend, err := openBackend(cfg, bf, o.log)
 	if err != nil {
-		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		o.log.Error("cannot open the backend", "err", err)
+		return exitError
+	}
+	defer closeBackend()
+	h, err := pubnubhttp.New(b, opt)
+	if err != nil {
+		o.log.Error("cannot serve the backend", "err", err)
 		return exitError
 	}
 	defer h.Close()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		o.log.Error("cannot listen", "addr", addr, "err", err)
+		return exitError
+	}
+	adminAddr, err := o.start(b, h, of.adminAddr, ln.Addr())
+	defer o.close()
+	if err != nil {
+		o.log.Error("cannot start the admin listener", "addr", of.adminAddr, "err", err)
 		return exitError
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           instrument(h, o.requests, o.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// Far above the handler's MaxURLBytes (32 KiB), so that the
+		// handler answers a long request target 414 in PubNub's envelope
+		// (net/http answers a request line over MaxHeaderBytes 431, plain).
+		MaxHeaderBytes: maxHeaderBytes,
 	}
 	srv.RegisterOnShutdown(func() { h.Close() })
 	fmt.Fprintf(stdout, "presenced: listening on http://%s\n", ln.Addr())
+	adminURL := ""
+	if adminAddr != nil {
+		adminURL = "http://" + adminAddr.String()
+		fmt.Fprintf(stdout, "presenced: admin on %s\n", adminURL)
+	}
+	o.log.Info("presenced serving", "addr", "http://"+ln.Addr().String(), "admin", adminURL)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		o.log.Error("server failed", "err", err)
 		return exitError
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(stdout, "presenced: shutting down")
+	o.log.Info("presenced stopping")
+	o.drain() // /readyz answers 503 from now on
 	h.Close() // answer the held long-polls first, so Shutdown need not wait for them
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		fmt.Fprintf(stderr, "presenced: shutdown: %v\n", err)
+		o.log.Error("shutdown", "err", err)
 		return exitError
 	}
+	o.log.Info("presenced stopped", "uptime", time.Since(o.started).Round(time.Second).String())
 	return exitOK
 }
 
 // checkFlags refuses values the engine would silently replace with its
 // defaults (a zero or negative duration or size), naming the flag and the
 // rule; the engine's own checks (New) cover the rest.
-func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
+func checkFlags(cfg presence.Config, opt pubnubhttp.Options, bf backendFlags) error {
 	durations := []struct {
 		name string
 		v    time.Duration
 	}{
 		{"-timeout", cfg.DefaultTimeout}, {"-min-timeout", cfg.MinTimeout}, {"-max-timeout", cfg.MaxTimeout},
 		{"-interval", cfg.Interval}, {"-poll-timeout", opt.PollTimeout}, {"-sweep-interval", cfg.SweepInterval},
+		{"-call-timeout", opt.CallTimeout},
 	}
 	for _, d := range durations {
 		if d.v <= 0 {
@@ -173,12 +225,23 @@ func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
 		v    int
 	}{
 		{"-max-polls-per-uuid", opt.MaxPollsPerUUID}, {"-max-polls", opt.MaxPolls},
-		{"-event-log", opt.LogSize}, {"-max-names", opt.MaxNames},
+		{"-event-log", opt.LogSize}, {"-max-names", cfg.MaxNamesPerCall},
 	}
 	for _, n := range ints {
 		if n.v < 1 {
 			return fmt.Errorf("invalid %s %d: must be at least 1", n.name, n.v)
 		}
 	}
-	return nil
+	return bf.check()
+}
+
+// checkConfig runs the engine's own checks of cfg (New's), for either
+// backend, before anything connects.
+func checkConfig(cfg presence.Config) error {
+	cfg.SweepInterval = -1 // no goroutine for a check
+	eng, err := presence.New(cfg)
+	if err != nil {
+		return err
+	}
+	return eng.Close()
 }
