@@ -293,8 +293,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.expired.Collect(ch)
 	c.calls.Collect(ch)
 
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
 	}
 	counter := func(d *prometheus.Desc, v uint64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
@@ -323,6 +323,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.slowSubs, st.SlowSubscriptions)
 	}
 	for _, t := range w.Top(c.opts.TopChannels) {
-		gauge(c.occupancy, float64(t.Occupancy), t.Name)
+		// a backend's names are valid UTF-8; one that is not is left out
+		// rather than failing the scrape
+		if m, err := prometheus.NewConstMetric(c.occupancy, prometheus.GaugeValue, float64(t.Occupancy), t.Name); err == nil {
+			ch <- m
+		}
 	}
 }

@@ -27,7 +27,7 @@ type Health struct {
 	Stalls     uint64 // round trips unanswered for longer than the backend's stall threshold
 }
 
-func (c *Collector) collectHealth(h Health, gauge func(*prometheus.Desc, float64, ...string), counter func(*prometheus.Desc, uint64)) {
+func (c *Collector) collectHealth(h Health, gauge func(*prometheus.Desc, float64), counter func(*prometheus.Desc, uint64)) {
 	down := 0.0
 	if h.Down {
 		down = 1
