@@ -49,7 +49,8 @@
 // actions and reasons are fixed sets, channel labels are at most
 // Options.TopChannels (at most MaxTopChannels), and op labels are the
 // backend's fixed operation names. The collector keeps one map entry per
-// occupied channel to find the busiest (none with a negative TopChannels).
+// occupied channel to find the busiest (none with a negative TopChannels);
+// a channel in interval mode is updated at its interval events.
 //
 // The sweep histogram needs presence.Config.OnSweep set to ObserveSweep;
 // the call histogram needs the backend's call hook (the Redis backend's

@@ -13,8 +13,11 @@
 //	GET /api/history            samples of the counters and busiest channels
 //	GET /api/events             server-sent events: recent events, then live ones
 //
-// It shows uuids and their state to whoever can reach it: serve it on an
-// admin listener, never on the public address.
+// The busiest channels are kept from the events (each carries its
+// channel's occupancy), so a channel in interval mode is updated at its
+// interval events; a channel's occupants are read from the backend when
+// shown. It shows uuids and their state to whoever can reach it: serve it
+// on an admin listener, never on the public address.
 //
 //	d, err := dashboard.New(backend, dashboard.Options{})
 //	defer d.Close()
