@@ -113,7 +113,9 @@ type Access struct {
 // *AccessDenied (or an error wrapping one) answers it with that refusal;
 // any other error is answered as the backend's errors are (for example 503
 // for one wrapping presence.ErrUnavailable, else 500). Authorize is called
-// concurrently from many requests.
+// concurrently from many requests, with the request's context, which has
+// no deadline of its own: an Authorizer that waits on a network bounds its
+// own calls (go-redis, for one, has read and write timeouts).
 type Authorizer interface {
 	Authorize(ctx context.Context, a Access) error
 }
@@ -193,3 +195,63 @@ func (e *AccessDenied) body() obj {
 }
 
 const serviceAccessManager = "Access Manager"
+
+// accessOf returns the Access of a parsed request, or false for a route no
+// Authorizer is asked about (/time/0).
+func accessOf(r *http.Request, req *request, groups []string) (Access, bool) {
+	a := Access{
+		SubKey:   req.subKey,
+		UUID:     req.query.get("uuid"),
+		Auth:     req.query.get("auth"),
+		Channels: req.channels,
+		Groups:   groups,
+		Request:  r,
+	}
+	switch req.route {
+	case routeHereNow, routeGlobalHereNow:
+		a.Op = OpHereNow
+	case routeWhereNow:
+		a.Op, a.Target = OpWhereNow, req.uuid
+	case routeHeartbeat, routeLeave:
+		a.Op = OpHeartbeat
+		if req.route == routeLeave {
+			a.Op = OpLeave
+		}
+		a.Target = a.UUID
+		a.Channels, a.Groups = withoutPresence(req.channels), withoutPresence(groups)
+	case routeSetState:
+		a.Op, a.Target = OpSetState, req.uuid
+	case routeGetState:
+		a.Op, a.Target = OpGetState, req.uuid
+	case routeSubscribe:
+		a.Op, a.Target = OpSubscribe, a.UUID
+	case routeListGroups:
+		a.Op = OpListGroups
+	case routeGroup:
+		a.Channels, a.Groups = nil, []string{req.group}
+		switch {
+		case req.query.has("add"):
+			a.Op, a.Channels = OpAddChannels, req.query.list("add")
+		case req.query.has("remove"):
+			a.Op, a.Channels = OpRemoveChannels, req.query.list("remove")
+		default:
+			a.Op = OpGroupChannels
+		}
+	case routeDeleteGroup:
+		a.Op, a.Channels, a.Groups = OpDeleteGroup, nil, []string{req.group}
+	default:
+		return Access{}, false
+	}
+	return a, true
+}
+
+// authorize asks the Authorizer about a parsed request, with the request's
+// context: no timer of its own on the hot path (a context.WithTimeout would
+// cost about as much as the check of a cached token).
+func (h *Handler) authorize(r *http.Request, req *request, groups []string) error {
+	a, ok := accessOf(r, req, groups)
+	if !ok {
+		return nil
+	}
+	return h.opt.Authorizer.Authorize(r.Context(), a)
+}
