@@ -76,6 +76,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
 	fs.DurationVar(&opt.CallTimeout, "call-timeout", pubnubhttp.DefaultCallTimeout, "how long a request waits for the backend before it answers 503")
 	bf.register(fs)
+	af := addAccessFlags(fs)
 	fs.IntVar(&cfg.MaxNamesPerCall, "max-names", presence.DefaultMaxNamesPerCall, "distinct channels plus groups one call may name (a request may list twice as many names, counting each channel's -pnpres twin)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine, or with -redis\nfrom Redis, shared by every presenced using the same Redis.\n\nFlags:\n")
@@ -95,6 +96,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitUsage
 	}
+	af.fromEnv(fs)
+	if err := af.check(); err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitUsage
+	}
 	if opt.HandshakeReplay == 0 {
 		opt.HandshakeReplay = -1 // Options' zero means the default; the flag's means none
 	}
@@ -108,6 +114,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer closeBackend()
+	acc, err := openAccess(af, bf, b.Config().Clock, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitError
+	}
+	defer acc.close()
+	wrap := acc.apply(&opt)
 	h, err := pubnubhttp.New(b, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
@@ -121,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           wrap(h),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// Far above the handler's MaxURLBytes (32 KiB), so that the
