@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ci.sh checks and tests the PubNub REST facade and its server: the
-# pubnubhttp module (with the seed corpus of FuzzRequest), the server
+# pubnubhttp module (with the seed corpora of FuzzRequest and, in pam/,
+# FuzzToken; Access Manager included), the server
 # program ../cmd/presenced (its own module), the Go conformance module (the
 # real PubNub Go SDK v7.3.2) and the JS conformance tests (the real PubNub
 # JS SDK 12.x under node --test), each on one server and, in the
@@ -37,7 +38,7 @@ for mod in . conformance ../cmd/presenced; do
 	(cd "$mod" && go vet ./... && go run "$staticcheck" ./...)
 done
 
-echo "== go test -race: pubnubhttp (runs the FuzzRequest seed corpus too)"
+echo "== go test -race: pubnubhttp and pubnubhttp/pam (runs the FuzzRequest and FuzzToken seed corpora too)"
 go test -race -count=1 ./...
 
 echo "== go test -race: cmd/presenced"

@@ -30,6 +30,12 @@
 //	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: h, MaxHeaderBytes: 1 << 20}
 //	srv.RegisterOnShutdown(func() { h.Close() })
 //
+// Access control is optional: Options.Authorizer is asked about every
+// request before it touches the backend, and a refusal (*AccessDenied) is
+// answered in PubNub's Access Manager envelope. Package pam is PubNub's
+// Access Manager v3 (tokens granted with the secret key) on it; an embedder
+// may plug its own rules instead.
+//
 // The program github.com/presencekit/presence/cmd/presenced runs such a
 // server, on the in-memory engine or on Redis.
 package pubnubhttp

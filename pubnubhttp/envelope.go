@@ -82,8 +82,14 @@ func (e *apiError) Error() string { return e.message }
 func badRequest(msg string) *apiError { return &apiError{http.StatusBadRequest, msg} }
 
 // writeError writes err in the error envelope of service. Engine errors are
-// mapped by errorStatus; an *apiError keeps its own status.
+// mapped by errorStatus; an *apiError keeps its own status; an
+// *AccessDenied is written in the Access Manager envelope.
 func writeError(w http.ResponseWriter, service string, err error) {
+	var denied *AccessDenied
+	if errors.As(err, &denied) {
+		writeJSON(w, denied.status(), denied.body())
+		return
+	}
 	status, msg := errorStatus(err)
 	body := obj{"status": status, "message": msg, "service": service}
 	if service == serviceRegistry {

@@ -4,7 +4,9 @@ go 1.26
 
 require (
 	github.com/benbjohnson/clock v1.3.5
+	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/presencekit/presence v0.2.0
 )
 
-require github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+require github.com/x448/float16 v0.8.4 // indirect

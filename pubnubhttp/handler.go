@@ -74,6 +74,13 @@ type Options struct {
 	// backend that cannot answer in time makes the request a 503). Zero
 	// means 10 s.
 	CallTimeout time.Duration
+
+	// Authorizer, when set, is asked about every request but /time/0
+	// before it touches the backend; a refusal is answered in PubNub's
+	// Access Manager envelope and changes nothing (see Authorizer). Nil
+	// means every request is allowed, whatever its sub key. Package pam
+	// implements PubNub's Access Manager.
+	Authorizer Authorizer
 }
 
 func (o Options) withDefaults(cfg presence.Config) Options {
@@ -103,7 +110,7 @@ func (o Options) withDefaults(cfg presence.Config) Options {
 // Handler serves PubNub's presence REST API over a presence backend:
 // here_now, where_now, heartbeat, leave, set and get state, channel
 // registration, /time/0, and subscribe for presence events. It accepts any
-// sub key.
+// sub key, unless Options.Authorizer refuses it.
 //
 // A Handler is safe for concurrent use. It runs one goroutine that copies
 // the backend's events into its event log; Close stops it and ends every
@@ -233,6 +240,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(req.channels)+len(groups) == 0 {
 			// PubNub answers 400 for a call that names nothing to act on.
 			writeError(w, service, badRequest("Missing channels: "+req.route.String()+" needs a channel in the path or a channel-group parameter"))
+			return
+		}
+	}
+	if h.opt.Authorizer != nil {
+		if err := h.authorize(r, req, groups); err != nil {
+			writeError(w, service, err)
 			return
 		}
 	}

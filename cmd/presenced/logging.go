@@ -69,3 +69,16 @@ func configAttrs(fs *flag.FlagSet) []any {
 	})
 	return []any{slog.Group("config", attrs...)}
 }
+
+// lineLogger is an io.Writer that logs each line written to it as an info
+// record, for code that reports to a writer (the access setup's notice).
+type lineLogger struct{ log *slog.Logger }
+
+func (l lineLogger) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if line = strings.TrimPrefix(line, "presenced: "); line != "" {
+			l.log.Info(line)
+		}
+	}
+	return len(p), nil
+}

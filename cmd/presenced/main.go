@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
 	fs.DurationVar(&opt.CallTimeout, "call-timeout", pubnubhttp.DefaultCallTimeout, "how long a request waits for the backend before it answers 503")
 	bf.register(fs)
+	af := addAccessFlags(fs)
 	of.register(fs)
 	fs.IntVar(&cfg.MaxNamesPerCall, "max-names", presence.DefaultMaxNamesPerCall, "distinct channels plus groups one call may name (a request may list twice as many names, counting each channel's -pnpres twin)")
 	fs.Usage = func() {
@@ -106,6 +107,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitUsage
 	}
+	af.fromEnv(fs)
+	if err := af.check(); err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitUsage
+	}
 	if opt.HandshakeReplay == 0 {
 		opt.HandshakeReplay = -1 // Options' zero means the default; the flag's means none
 	}
@@ -127,6 +133,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer closeBackend()
+	acc, err := openAccess(af, bf, b.Config().Clock, lineLogger{o.log})
+	if err != nil {
+		o.log.Error("cannot set up access control", "err", err)
+		return exitError
+	}
+	defer acc.close()
+	wrap := acc.apply(&opt)
 	h, err := pubnubhttp.New(b, opt)
 	if err != nil {
 		o.log.Error("cannot serve the backend", "err", err)
@@ -146,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	srv := &http.Server{
-		Handler:           instrument(h, o.requests, o.log),
+		Handler:           instrument(wrap(h), o.requests, o.log),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// Far above the handler's MaxURLBytes (32 KiB), so that the

@@ -25,17 +25,19 @@ function binary() {
   return built;
 }
 
-// startServer runs presenced with the given flags and resolves to
-// { origin: '127.0.0.1:PORT', stop(), kill() } where stop sends SIGTERM and
-// kill SIGKILL (a crash), each resolving to the exit code or signal.
-function startServer(flags = []) {
-  return startChild(binary(), ['-addr', '127.0.0.1:0', ...flags], /listening on http:\/\/(\S+)/);
+// startServer runs presenced with the given flags (and env added to the
+// environment) and resolves to { origin: '127.0.0.1:PORT', stop(), kill() }
+// where stop sends SIGTERM and kill SIGKILL (a crash), each resolving to the
+// exit code or signal.
+function startServer(flags = [], env = {}) {
+  return startChild(binary(), ['-addr', '127.0.0.1:0', ...flags], /listening on http:\/\/(\S+)/, env);
 }
 
-// startChild runs path with args and resolves once a line of its output
-// matches ready, to { origin: the match's first group, stop(), kill() }.
-function startChild(path, args, ready) {
-  const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+// startChild runs path with args (and env added to the environment) and
+// resolves once a line of its output matches ready, to { origin: the
+// match's first group, stop(), kill() }.
+function startChild(path, args, ready, env = {}) {
+  const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => resolve(code ?? signal));
     child.on('error', (err) => resolve(`not started: ${err.message}`)); // e.g. not on PATH
