@@ -204,11 +204,12 @@ func (c Config) withDefaults() (Config, error) {
 // run in parallel on separate lock shards; per (channel, uuid) the engine is
 // linearizable. An Engine must be closed to stop its sweeper goroutine.
 //
-// Lock order (never taken in another order): uuid shard, channel shard,
-// groups.mu (read), Hub.mu, Subscription.mu. The sweeper takes the channel
-// shard alone to find due memberships, releases it, and takes the pair in
-// order to remove them, once per uuid shard that has due members. where_now
-// takes a uuid shard, then each of the uuid's channel shards in turn.
+// Lock order (never taken in another order): a channel shard's sweep lock,
+// uuid shard, channel shard, groups.mu (read), Hub.mu, Subscription.mu. A
+// sweep holds its shard's sweep lock throughout; it takes the channel shard
+// alone to find due memberships, releases it, and takes the pair in order
+// to remove them, once per uuid shard that has due members. where_now takes
+// a uuid shard, then each of the uuid's channel shards in turn.
 type Engine struct {
 	cfg   Config
 	clock clock.Clock

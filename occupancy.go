@@ -59,7 +59,12 @@ type chanShard struct {
 
 	nextDue atomic.Int64 // nothing in the shard is due before this (ns); read without mu
 	id      uint32       // position in e.shards
-	_       [36]byte     // keep neighbouring shards' locks on separate cache lines
+
+	// sweepMu serialises the sweeps of the shard: taken before mu for the
+	// whole of a sweep, so a second sweep waits until the first has removed
+	// what it took out of the buckets. No other path takes it.
+	sweepMu sync.Mutex
+	_       [28]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 func (cs *chanShard) init(e *Engine, id int) {

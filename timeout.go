@@ -13,7 +13,10 @@
 // A sweep takes due members out of their buckets under the channel shard
 // lock (hashing their uuids there), releases it, and then removes them
 // grouped by uuid shard, each group under its uuid shard and the channel
-// shard locks (the lock order), checking again that each is still due.
+// shard locks (the lock order), checking again that each is still due. The
+// shard's sweep lock, held for the whole sweep, keeps a second sweep from
+// finding the buckets empty and returning while the first still holds due
+// members: when any sweep returns, everything due at its now is gone.
 
 package presence
 
@@ -209,6 +212,8 @@ func (b *sweepBuf) groupByUUIDShard(e *Engine, cands []candidate) []candidate {
 // space.
 func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	e := cs.e
+	cs.sweepMu.Lock()
+	defer cs.sweepMu.Unlock()
 	cs.mu.Lock()
 	cands := buf.due[:0]
 	for len(cs.bheap) > 0 {
