@@ -228,6 +228,9 @@ type Engine struct {
 	groups groupTable
 	hub    *hub
 	cache  *lru.Cache[string, cachedHereNow] // nil when HereNowCacheTTL is 0
+	// groupGen counts group edits: a cached here_now holds the generation
+	// its groups were expanded in (cache.go).
+	groupGen atomic.Uint64
 
 	// occupied maps each channel with members to its *channel, written under
 	// the channel's shard lock and read without any lock by Occupancy.

@@ -572,6 +572,10 @@ func (e *Engine) occupancy(c string) int {
 // hereNow answers a validated query with Limit filled in.
 func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 	global := len(q.Channels) == 0 && len(q.Groups) == 0
+	var gen uint64
+	if e.cache != nil {
+		gen = e.cacheGen() // before the groups are expanded
+	}
 	var chans []string
 	if !global {
 		t, err := e.resolve(q.Channels, q.Groups)
@@ -629,7 +633,7 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 		res.TotalOccupancy += c.Occupancy
 	}
 	if e.cache != nil {
-		e.storeHereNow(key, res)
+		e.storeHereNow(key, gen, res)
 	}
 	return res, nil
 }

@@ -73,6 +73,19 @@ func (cs *chanShard) member(ent uint64) (*channel, int32) {
 	return ch, int32(uint32(ent))
 }
 
+// satAdd returns a+b, saturated at the int64 range instead of wrapping:
+// the engine's times (ns) plus a duration never overflow.
+func satAdd(a, b int64) int64 {
+	c := a + b
+	if (c > a) != (b > 0) {
+		if b > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return c
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && a < 0 {
