@@ -236,7 +236,8 @@ type Engine struct {
 	// the channel's shard lock and read without any lock by Occupancy.
 	occupied sync.Map
 
-	baseSlot  int64 // expiry slots are counted from the creation second
+	// base is the clock's time at New: engine time (nowTick) counts from it.
+	base      time.Time
 	lastTT    atomic.Int64
 	events    atomic.Uint64
 	closed    atomic.Bool
@@ -280,7 +281,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.AnnounceMax == AlwaysIntervalMode {
 		e.announceMax = 0
 	}
-	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
+	e.base = e.clock.Now()
 	e.shardBits = uint8(bits.TrailingZeros(uint(cfg.Shards)))
 	for i := range e.shards {
 		e.shards[i].init(e, i)
@@ -311,13 +312,12 @@ func (e *Engine) sweeper(interval time.Duration) {
 			return
 		case <-timer.C:
 		}
-		e.sweep(e.clock.Now())
-		next := e.nextDue()
+		e.sweep(e.now())
 		wait := interval
-		if next != math.MaxInt64 {
-			wait = time.Duration(next - e.clock.Now().UnixNano())
+		if next, now := e.nextDue(), e.now().ns; next < satAdd(now, int64(interval)) {
+			wait = time.Duration(max(0, next-now)) // next < now + interval: no overflow
 		}
-		timer.Reset(max(interval/8, min(wait, interval)))
+		timer.Reset(max(interval/8, wait))
 	}
 }
 
@@ -388,15 +388,14 @@ func (e *Engine) Sweep(context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	e.sweep(e.clock.Now())
+	e.sweep(e.now())
 	return nil
 }
 
 // sweep expires what is due at now. The due shards are swept by up to
 // GOMAXPROCS goroutines at once, so a burst of expiries is spread over the
 // cores; it returns when all are done.
-func (e *Engine) sweep(now time.Time) {
-	t := nowTick{t: now, ns: now.UnixNano()}
+func (e *Engine) sweep(t nowTick) {
 	due := e.dueShards(t.ns)
 	workers := min(runtime.GOMAXPROCS(0), len(due))
 	if workers <= 1 {

@@ -23,7 +23,7 @@ import (
 // member is one membership, stored in its channel's member slice.
 type member struct {
 	uuid     string
-	deadline int64 // ns since the Unix epoch: present while now < deadline
+	deadline int64 // engine time (nowTick): present while now < deadline
 	slot     int32 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
 	bpos     int32 // position in that bucket
 }
@@ -243,16 +243,25 @@ func sizedCopy[K comparable, V any](m map[K]V) map[K]V {
 	return n
 }
 
-// nowTick is the time of one operation, as the clock gave it and in ns.
+// nowTick is the time of one operation: as the clock gave it, and in
+// engine time.
+//
+// Engine time is nanoseconds since New, t.Sub(base): when both times carry
+// a monotonic clock reading (the real clock's do) it is the monotonic
+// difference, so a step of the system's wall clock moves no deadline; a
+// mock clock's times carry none, and it is their wall difference. It
+// saturates at about ±292 years. Every deadline, expiry, tick and cache
+// time inside the engine is engine time; events carry the clock's own time
+// and timetokens its wall time.
 type nowTick struct {
 	t  time.Time
 	ns int64
 }
 
-func (e *Engine) now() nowTick {
-	t := e.clock.Now()
-	return nowTick{t: t, ns: t.UnixNano()}
-}
+func (e *Engine) now() nowTick { return e.tick(e.clock.Now()) }
+
+// tick returns t as a nowTick.
+func (e *Engine) tick(t time.Time) nowTick { return nowTick{t: t, ns: int64(t.Sub(e.base))} }
 
 // find returns the position of uuid in ch, or -1.
 func (ch *channel) find(tag uint32, uuid string) int {
@@ -268,7 +277,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		return
 	}
 	now := e.now()
-	deadline := now.ns + timeout
+	deadline := satAdd(now.ns, timeout)
 	h := e.hash(uuid)
 	tag := uint32(h >> 32)
 	var joinBuf [8]int
@@ -520,7 +529,7 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 			}
 		}
 		if !present {
-			cs.setPending(pendingKey{c, uuid}, st, now.ns+int64(e.cfg.DefaultTimeout))
+			cs.setPending(pendingKey{c, uuid}, st, satAdd(now.ns, int64(e.cfg.DefaultTimeout)))
 		}
 		cs.mu.Unlock()
 	}
