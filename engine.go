@@ -51,75 +51,111 @@ const (
 	AlwaysIntervalMode = -2
 )
 
+// Bounds of Config's durations and sizes, checked by New: inside them no
+// arithmetic of the engine overflows (deadlines, expiry slots, interval
+// ticks, buffers allocated up front).
+const (
+	minTimeoutFloor      = time.Second
+	timeoutCeiling       = 24 * time.Hour
+	minInterval          = time.Second
+	maxInterval          = 24 * time.Hour
+	minSweepInterval     = 10 * time.Millisecond
+	maxSweepInterval     = time.Hour
+	maxHereNowCacheTTL   = time.Hour
+	maxStateBytesCeiling = 1 << 20
+	maxNamesCeiling      = 10_000
+	maxNameBytesCeiling  = 1024
+	maxGroupChansCeiling = 100_000
+	maxGroupEditCeiling  = 10_000
+	maxCacheSizeCeiling  = 1 << 20
+	maxBufferCeiling     = 1 << 20
+	maxShards            = 4096
+)
+
 // Config sets an engine's behaviour. The zero value gives PubNub's defaults;
-// every field says what its zero means.
+// every field says what its zero means and, for durations and sizes, the
+// range New accepts: a value outside it is an error wrapping
+// ErrInvalidConfig that names the field, the value and the bound.
 type Config struct {
 	// Clock is the source of all time: deadlines, event times, timetokens,
-	// interval ticks and the here_now cache. Zero means the real clock. Tests
-	// pass clock.NewMock() and call Engine.Sweep after advancing it.
+	// interval ticks and the here_now cache. Zero means the real clock.
+	// Tests pass clock.NewMock(), advance it and call Engine.Sweep; with a
+	// positive SweepInterval the mock's Add also wakes the sweeper, and
+	// Sweep still returns only when every due expiry has happened. Deadlines
+	// count from New by the clock's monotonic reading when its times carry
+	// one (the real clock's do), so a step of the wall clock moves none.
 	Clock clock.Clock
 
 	// DefaultTimeout is the presence timeout of a heartbeat that asks for 0,
-	// and how long pending state is kept. Zero means 300 s.
+	// and how long pending state is kept. Zero means 300 s; 0..24 h, and
+	// then brought into [MinTimeout, MaxTimeout].
 	DefaultTimeout time.Duration
 	// MinTimeout and MaxTimeout bound every heartbeat timeout (values outside
-	// are clamped). Zero means 20 s and 320 s; MinTimeout may go down to 1 s.
+	// are clamped). Zero means 20 s and 320 s. MinTimeout is 1 s..24 h,
+	// MaxTimeout MinTimeout..24 h.
 	MinTimeout time.Duration
 	MaxTimeout time.Duration
 
 	// AnnounceMax is the occupancy above which a channel is in interval mode.
 	// Zero means 20. NoIntervalMode (-1) disables interval mode;
 	// AlwaysIntervalMode (-2) puts every occupied channel in it, as PubNub's
-	// announce_max 0 does. Other negative values are an error.
+	// announce_max 0 does. Other negative values are an error; any
+	// non-negative one is accepted (it is only compared with occupancies).
 	AnnounceMax int
-	// Interval is the period of interval events. Zero means 10 s.
+	// Interval is the period of interval events. Zero means 10 s; 1 s..24 h.
 	Interval time.Duration
 	// Deltas adds to interval events the uuids that joined, left and timed
 	// out since the previous one. Zero (false) means occupancy only.
 	Deltas bool
 
-	// MaxStateBytes bounds a state's canonical JSON. Zero means 32 KiB.
+	// MaxStateBytes bounds a state's canonical JSON. Zero means 32 KiB;
+	// 2 B..1 MiB.
 	MaxStateBytes int
 	// MaxNamesPerCall bounds the distinct channels plus groups named by one
-	// call. Zero means 100.
+	// call. Zero means 100; 1..10,000.
 	MaxNamesPerCall int
-	// MaxNameBytes bounds channel, group and uuid names. Zero means 92.
+	// MaxNameBytes bounds channel, group and uuid names. Zero means 92;
+	// 1..1024.
 	MaxNameBytes int
 	// StrictNames also refuses ':', '*', '/', '\' and ' ' in channel and group
 	// names, as PubNub does. Zero (false) means only the basic rules.
 	StrictNames bool
-	// MaxGroupChannels bounds a group's size. Zero means 2000.
+	// MaxGroupChannels bounds a group's size. Zero means 2000; 1..100,000.
 	MaxGroupChannels int
 	// MaxGroupEdit bounds the channels of one group add or remove. Zero
-	// means 200.
+	// means 200; 1..10,000.
 	MaxGroupEdit int
 
 	// HereNowCacheTTL keeps here_now results this long (by Clock). Zero
-	// means no cache: every HereNow is fresh. 3 s reproduces PubNub.
+	// means no cache: every HereNow is fresh. 3 s reproduces PubNub; at
+	// most 1 h.
 	HereNowCacheTTL time.Duration
-	// HereNowCacheSize bounds the cache in entries. Zero means 1024.
+	// HereNowCacheSize bounds the cache in entries. Zero means 1024;
+	// 1..1,048,576.
 	HereNowCacheSize int
 
 	// SubscriptionBuffer is a subscription's buffer in events unless
-	// SubscribeOptions.Buffer says otherwise. Zero means 1024.
+	// SubscribeOptions.Buffer says otherwise. Zero means 1024;
+	// 1..1,048,576 (SubscribeOptions.Buffer has the same ceiling). The
+	// buffer is allocated when the subscription is made.
 	SubscriptionBuffer int
 
 	// SweepInterval bounds how late the sweeper removes an expired
 	// membership or emits an interval event: it wakes when the earliest of
 	// them falls due, and at least this often, but not more often than every
 	// SweepInterval/8. A sweep with nothing due reads one atomic per shard.
-	// Zero means 250 ms;
-	// negative means no sweeper goroutine: the caller drives expiry with
-	// Engine.Sweep.
+	// Zero means 250 ms; 10 ms..1 h. Negative means no sweeper goroutine:
+	// the caller drives expiry with Engine.Sweep.
 	SweepInterval time.Duration
 
 	// Shards is the number of lock shards, rounded up to a power of two.
-	// Zero means 256; at most 4096.
+	// Zero means 256; 1..4096.
 	Shards int
 }
 
 // withDefaults returns c with its zero fields filled in, or an error
-// wrapping ErrInvalidConfig.
+// wrapping ErrInvalidConfig that names the field, its value and the bound
+// it breaks.
 func (c Config) withDefaults() (Config, error) {
 	if c.Clock == nil {
 		c.Clock = clock.New()
@@ -148,52 +184,57 @@ func (c Config) withDefaults() (Config, error) {
 	defInt(&c.HereNowCacheSize, DefaultHereNowCacheSize)
 	defInt(&c.SubscriptionBuffer, DefaultSubscription)
 	defInt(&c.Shards, 256)
-	switch c.AnnounceMax {
-	case AlwaysIntervalMode, NoIntervalMode:
-	default:
-		if c.AnnounceMax < 0 {
-			return c, newError(ErrInvalidConfig, "invalid config: AnnounceMax %d: negative (NoIntervalMode is -1, AlwaysIntervalMode -2)", c.AnnounceMax)
+	if c.AnnounceMax < 0 && c.AnnounceMax != NoIntervalMode && c.AnnounceMax != AlwaysIntervalMode {
+		return c, newError(ErrInvalidConfig, "invalid config: AnnounceMax %d: negative (NoIntervalMode is -1, AlwaysIntervalMode -2)", c.AnnounceMax)
+	}
+	durs := []struct {
+		name     string
+		v        time.Duration
+		lo, hi   time.Duration
+		loName   string // the bound's name when it is another field
+		optional bool   // negative means off
+	}{
+		{name: "MinTimeout", v: c.MinTimeout, lo: minTimeoutFloor, hi: timeoutCeiling},
+		{name: "MaxTimeout", v: c.MaxTimeout, lo: c.MinTimeout, hi: timeoutCeiling, loName: "MinTimeout "},
+		{name: "DefaultTimeout", v: c.DefaultTimeout, lo: 0, hi: timeoutCeiling},
+		{name: "Interval", v: c.Interval, lo: minInterval, hi: maxInterval},
+		{name: "HereNowCacheTTL", v: c.HereNowCacheTTL, lo: 0, hi: maxHereNowCacheTTL},
+		{name: "SweepInterval", v: c.SweepInterval, lo: minSweepInterval, hi: maxSweepInterval, optional: true},
+	}
+	for _, d := range durs {
+		switch {
+		case d.optional && d.v < 0:
+		case d.v < d.lo:
+			return c, newError(ErrInvalidConfig, "invalid config: %s %v: below %s%v", d.name, d.v, d.loName, d.lo)
+		case d.v > d.hi:
+			return c, newError(ErrInvalidConfig, "invalid config: %s %v: above %v", d.name, d.v, d.hi)
 		}
 	}
-	switch {
-	case c.MinTimeout < time.Second:
-		return c, newError(ErrInvalidConfig, "invalid config: MinTimeout %v: below 1s", c.MinTimeout)
-	case c.MaxTimeout < c.MinTimeout:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxTimeout %v: below MinTimeout %v", c.MaxTimeout, c.MinTimeout)
-	case c.DefaultTimeout < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: DefaultTimeout %v: negative", c.DefaultTimeout)
-	case c.Interval < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: Interval %v: negative", c.Interval)
-	case c.MaxStateBytes < 2:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxStateBytes %d: below 2", c.MaxStateBytes)
-	case c.MaxNamesPerCall < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxNamesPerCall %d: below 1", c.MaxNamesPerCall)
-	case c.MaxNameBytes < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxNameBytes %d: below 1", c.MaxNameBytes)
-	case c.MaxGroupChannels < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxGroupChannels %d: below 1", c.MaxGroupChannels)
-	case c.MaxGroupEdit < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxGroupEdit %d: below 1", c.MaxGroupEdit)
-	case c.HereNowCacheTTL < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: HereNowCacheTTL %v: negative", c.HereNowCacheTTL)
-	case c.HereNowCacheSize < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: HereNowCacheSize %d: below 1", c.HereNowCacheSize)
-	case c.SubscriptionBuffer < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: SubscriptionBuffer %d: below 1", c.SubscriptionBuffer)
-	case c.Shards < 1 || c.Shards > 4096:
-		return c, newError(ErrInvalidConfig, "invalid config: Shards %d: outside 1..4096", c.Shards)
+	sizes := []struct {
+		name   string
+		v      int
+		lo, hi int
+	}{
+		{"MaxStateBytes", c.MaxStateBytes, 2, maxStateBytesCeiling},
+		{"MaxNamesPerCall", c.MaxNamesPerCall, 1, maxNamesCeiling},
+		{"MaxNameBytes", c.MaxNameBytes, 1, maxNameBytesCeiling},
+		{"MaxGroupChannels", c.MaxGroupChannels, 1, maxGroupChansCeiling},
+		{"MaxGroupEdit", c.MaxGroupEdit, 1, maxGroupEditCeiling},
+		{"HereNowCacheSize", c.HereNowCacheSize, 1, maxCacheSizeCeiling},
+		{"SubscriptionBuffer", c.SubscriptionBuffer, 1, maxBufferCeiling},
+		{"Shards", c.Shards, 1, maxShards},
+	}
+	for _, z := range sizes {
+		if z.v < z.lo || z.v > z.hi {
+			return c, newError(ErrInvalidConfig, "invalid config: %s %d: outside %d..%d", z.name, z.v, z.lo, z.hi)
+		}
 	}
 	n := 1
 	for n < c.Shards {
 		n <<= 1
 	}
 	c.Shards = n
-	if c.DefaultTimeout < c.MinTimeout {
-		c.DefaultTimeout = c.MinTimeout
-	}
-	if c.DefaultTimeout > c.MaxTimeout {
-		c.DefaultTimeout = c.MaxTimeout
-	}
+	c.DefaultTimeout = max(c.MinTimeout, min(c.DefaultTimeout, c.MaxTimeout))
 	return c, nil
 }
 
@@ -596,8 +637,8 @@ func (e *Engine) Subscribe(_ context.Context, opts SubscribeOptions) (*Subscript
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if opts.Buffer < 0 {
-		return nil, newError(ErrInvalidConfig, "invalid subscription buffer %d: negative", opts.Buffer)
+	if opts.Buffer < 0 || opts.Buffer > maxBufferCeiling {
+		return nil, newError(ErrInvalidConfig, "invalid subscription buffer %d: outside 0..%d", opts.Buffer, maxBufferCeiling)
 	}
 	if !opts.All && len(opts.Channels) == 0 && len(opts.Groups) == 0 {
 		return nil, newError(ErrNoTargets, "subscription: no channel and no group named, and not All")
