@@ -332,8 +332,11 @@ func New(cfg Config) (*Engine, error) {
 		e.cache, _ = lru.New[string, cachedHereNow](cfg.HereNowCacheSize)
 	}
 	if cfg.SweepInterval > 0 {
+		// the first wake-up is timed here, not when the goroutine starts:
+		// SweepInterval after New, even on a mock clock advanced at once
+		timer := e.clock.Timer(cfg.SweepInterval)
 		e.wg.Add(1)
-		go e.sweeper(cfg.SweepInterval)
+		go e.sweeper(timer, cfg.SweepInterval)
 	}
 	return e, nil
 }
@@ -343,9 +346,8 @@ func New(cfg Config) (*Engine, error) {
 // while it sleeps is never earlier than MinTimeout from then, which may be
 // below the interval) and at least interval/8, so that deadlines spread
 // over time are swept in batches rather than one wake-up each.
-func (e *Engine) sweeper(interval time.Duration) {
+func (e *Engine) sweeper(timer *clock.Timer, interval time.Duration) {
 	defer e.wg.Done()
-	timer := e.clock.Timer(interval)
 	defer timer.Stop()
 	for {
 		select {
@@ -391,8 +393,9 @@ func (e *Engine) Close() error {
 func (e *Engine) Config() Config { return e.cfg }
 
 // Stats returns the engine's counters, summed over the shards one at a
-// time: under concurrent changes they are not a snapshot. It returns the
-// zero Stats and ErrClosed after Close.
+// time: under concurrent changes they are not a snapshot. Channels,
+// Memberships and UUIDs count memberships until they are removed, as
+// Occupancy does. It returns the zero Stats and ErrClosed after Close.
 func (e *Engine) Stats(context.Context) (Stats, error) {
 	if e.closed.Load() {
 		return Stats{}, ErrClosed
@@ -552,8 +555,8 @@ func (e *Engine) SetState(_ context.Context, req SetStateRequest) (json.RawMessa
 }
 
 // GetState returns req.UUID's state on each target where it has one
-// (present or pending), keyed by channel. The map and its values are the
-// caller's.
+// (present, its deadline after the clock's now, or pending), keyed by
+// channel. The map and its values are the caller's.
 func (e *Engine) GetState(_ context.Context, req GetStateRequest) (map[string]json.RawMessage, error) {
 	t, err := e.targetsOf("get_state", req.UUID, req.Channels, req.Groups)
 	if err != nil {
@@ -562,9 +565,14 @@ func (e *Engine) GetState(_ context.Context, req GetStateRequest) (map[string]js
 	return e.getState(req.UUID, t.channels), nil
 }
 
-// HereNow returns who is present on the query's channels. Occupancy is
-// O(1) per channel; occupants cost O(limit). A global query visits the shards
-// one at a time: it is not a snapshot. The result is the caller's.
+// HereNow returns who is present on the query's channels: the members
+// whose deadline is after the clock's now, whether or not a sweep has
+// removed the others yet, each channel's occupancy counting exactly the
+// members it pages. Occupancy is O(1) per channel and occupants cost
+// O(limit) while nothing in the channel's shard is due; in the moments
+// between a deadline and its sweep, O(occupancy). A global query visits
+// the shards one at a time: it is not a snapshot. The result is the
+// caller's.
 func (e *Engine) HereNow(_ context.Context, q HereNowQuery) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed
@@ -581,8 +589,14 @@ func (e *Engine) HereNow(_ context.Context, q HereNowQuery) (HereNowResult, erro
 	return e.hereNow(q)
 }
 
-// Occupancy returns the number of uuids present on channel, in O(1)
-// without allocating.
+// Occupancy returns the number of uuids on channel, in O(1), without a
+// lock and without allocating. It counts a member until it is removed: one
+// past its deadline is counted until the sweep that times it out (with the
+// sweeper, at most Config.SweepInterval after the deadline plus the time
+// the sweep takes; without one, until the caller's next Sweep) or a
+// heartbeat, leave or set_state that meets it. The other reads (HereNow,
+// AppendOccupants, WhereNow, GetState) follow the deadline exactly: a
+// member is present while now < deadline.
 func (e *Engine) Occupancy(_ context.Context, channel string) (int, error) {
 	if e.closed.Load() {
 		return 0, ErrClosed
@@ -593,10 +607,11 @@ func (e *Engine) Occupancy(_ context.Context, channel string) (int, error) {
 	return e.occupancy(channel), nil
 }
 
-// AppendOccupants appends the uuids present on channel to dst, in the
-// order HereNow pages them, and returns the extended slice: with a dst of
-// enough capacity it allocates nothing, for servers that list a channel's
-// occupants often. It costs O(occupancy) under the channel's shard lock.
+// AppendOccupants appends the uuids present on channel (their deadline
+// after the clock's now) to dst, in the order HereNow pages them, and
+// returns the extended slice: with a dst of enough capacity it allocates
+// nothing, for servers that list a channel's occupants often. It costs
+// O(occupancy) under the channel's shard lock.
 func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string) ([]string, error) {
 	if e.closed.Load() {
 		return dst, ErrClosed
@@ -604,19 +619,24 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	if err := e.checkName("channel", channel, true); err != nil {
 		return dst, err
 	}
+	now := e.now().ns
 	cs := e.chanShard(channel)
 	cs.mu.Lock()
 	if ch := cs.byName[channel]; ch != nil {
+		due := cs.nextDue.Load() <= now
 		for i := range ch.members {
-			dst = append(dst, ch.members[i].uuid)
+			if !due || ch.members[i].deadline > now {
+				dst = append(dst, ch.members[i].uuid)
+			}
 		}
 	}
 	cs.mu.Unlock()
 	return dst, nil
 }
 
-// WhereNow returns the channels where uuid is present, sorted. An unknown
-// uuid gives an empty list and no error. The slice is the caller's.
+// WhereNow returns the channels where uuid is present (its deadline there
+// after the clock's now), sorted. An unknown uuid gives an empty list and
+// no error. The slice is the caller's.
 func (e *Engine) WhereNow(_ context.Context, uuid string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed

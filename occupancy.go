@@ -87,15 +87,24 @@ func (cs *chanShard) ref(ch *channel) chanRef {
 	return chanRef(uint32(ch.idx+1)<<cs.e.shardBits | cs.id)
 }
 
-// channelName returns the name of the channel r names. Caller holds the
-// uuid shard of one of its members, so it cannot be freed; channelName takes
-// the channel's shard lock to read the shard's list of channels.
-func (e *Engine) channelName(r chanRef) string {
+// presentOn returns the name of the channel r names, and whether uuid
+// (whose index tag is tag) is present there at now: not past its
+// deadline. Caller holds the uuid shard of uuid, a member of the channel,
+// so it cannot be freed; presentOn takes the channel's shard lock to read
+// the shard's list of channels, and looks the member up only when
+// something in the shard is due.
+func (e *Engine) presentOn(r chanRef, tag uint32, uuid string, now int64) (string, bool) {
 	cs := &e.shards[uint32(r)&uint32(e.mask)]
 	cs.mu.Lock()
-	name := cs.chans[uint32(r)>>e.shardBits-1].name
+	ch := cs.chans[uint32(r)>>e.shardBits-1]
+	present := true
+	if cs.nextDue.Load() <= now {
+		if pos := ch.find(tag, uuid); pos >= 0 && ch.members[pos].deadline <= now {
+			present = false
+		}
+	}
 	cs.mu.Unlock()
-	return name
+	return ch.name, present
 }
 
 // uuidEntry is a present uuid and the channels it is on: the first four
@@ -160,18 +169,23 @@ func (u *uuidEntry) len() int {
 	return n
 }
 
-// appendNames appends the names of the entry's channels to dst. Caller
-// holds the entry's uuid shard.
-func (u *uuidEntry) appendNames(e *Engine, dst []string) []string {
+// appendNames appends to dst the names of the entry's channels where it
+// is present at now. Caller holds the entry's uuid shard.
+func (u *uuidEntry) appendNames(e *Engine, dst []string, tag uint32, now int64) []string {
+	add := func(r chanRef) {
+		if name, ok := e.presentOn(r, tag, u.name, now); ok {
+			dst = append(dst, name)
+		}
+	}
 	for _, r := range u.inline {
 		if r == 0 {
 			return dst
 		}
-		dst = append(dst, e.channelName(r))
+		add(r)
 	}
 	if u.more != nil {
 		for _, r := range *u.more {
-			dst = append(dst, e.channelName(r))
+			add(r)
 		}
 	}
 	return dst
@@ -197,12 +211,12 @@ func (e *Engine) chanShard(name string) *chanShard {
 
 func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-// appendChannels appends the names of the channels uuid is on to dst.
-// Caller holds us.mu.
-func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid string) []string {
+// appendChannels appends to dst the names of the channels where uuid is
+// present at now. Caller holds us.mu.
+func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid string, now int64) []string {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
 		ent := &us.entries[pos]
-		return ent.appendNames(e, slices.Grow(dst, ent.len()))
+		return ent.appendNames(e, slices.Grow(dst, ent.len()), tag, now)
 	}
 	return dst
 }
@@ -535,7 +549,8 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 	}
 }
 
-// getState reads uuid's present or pending state on chans.
+// getState reads uuid's present or pending state on chans. A member past
+// its deadline is not present: it has no state.
 func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage)
 	now := e.now()
@@ -544,8 +559,10 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 		cs := e.chanShard(c)
 		cs.mu.Lock()
 		st, found := "", false
-		if ch := cs.byName[c]; ch != nil && ch.find(tag, uuid) >= 0 {
-			st, found = ch.states[uuid], true
+		if ch := cs.byName[c]; ch != nil {
+			if pos := ch.find(tag, uuid); pos >= 0 && ch.members[pos].deadline > now.ns {
+				st, found = ch.states[uuid], true
+			}
 		}
 		if !found && len(cs.pending) > 0 {
 			if p, ok := cs.pending[pendingKey{c, uuid}]; ok && p.expires > now.ns {
@@ -562,15 +579,18 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 
 // whereNow lists the channels uuid is present on, unsorted.
 func (e *Engine) whereNow(uuid string) []string {
+	now := e.now()
 	h := e.hash(uuid)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	return us.appendChannels(e, []string{}, uint32(h>>32), uuid)
+	return us.appendChannels(e, []string{}, uint32(h>>32), uuid, now.ns)
 }
 
 // occupancy returns the member count of channel c without taking a lock:
-// readers on every core share the cache lines they read.
+// readers on every core share the cache lines they read. It counts the
+// members not yet removed, those past their deadline that no sweep has
+// removed yet included.
 func (e *Engine) occupancy(c string) int {
 	if v, ok := e.occupied.Load(c); ok {
 		return int(v.(*channel).count.Load())
@@ -581,6 +601,7 @@ func (e *Engine) occupancy(c string) int {
 // hereNow answers a validated query with Limit filled in.
 func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 	global := len(q.Channels) == 0 && len(q.Groups) == 0
+	now := e.now().ns
 	var gen uint64
 	if e.cache != nil {
 		gen = e.cacheGen() // before the groups are expanded
@@ -605,8 +626,11 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 		for i := range e.shards {
 			cs := &e.shards[i]
 			cs.mu.Lock()
+			due := cs.nextDue.Load() <= now
 			for _, ch := range cs.byName {
-				res.Channels = append(res.Channels, ch.presence(q))
+				if cp := ch.presence(q, now, due); cp.Occupancy > 0 {
+					res.Channels = append(res.Channels, cp)
+				}
 			}
 			cs.mu.Unlock()
 		}
@@ -626,7 +650,7 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 			cs.mu.Lock()
 			var cp ChannelPresence
 			if ch := cs.byName[c]; ch != nil {
-				cp = ch.presence(q)
+				cp = ch.presence(q, now, cs.nextDue.Load() <= now)
 			} else {
 				cp = ChannelPresence{Channel: c}
 				if !q.OccupancyOnly {
@@ -647,23 +671,53 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 	return res, nil
 }
 
-// presence renders one channel for q. Caller holds its shard.
-func (ch *channel) presence(q HereNowQuery) ChannelPresence {
-	cp := ChannelPresence{Channel: ch.name, Occupancy: len(ch.members)}
+// presence renders one channel for q at now: the members not past their
+// deadline. due says whether anything in the channel's shard may be due
+// (its nextDue is not after now); when not, every member is present and a
+// page costs O(limit), else O(occupancy). Caller holds the shard.
+func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence {
+	members := ch.members
+	n := len(members)
+	if due {
+		n = 0
+		for i := range members {
+			if members[i].deadline > now {
+				n++
+			}
+		}
+		due = n < len(members)
+	}
+	cp := ChannelPresence{Channel: ch.name, Occupancy: n}
 	if q.OccupancyOnly {
 		return cp
 	}
-	lo := min(q.Offset, len(ch.members))
-	hi := min(lo+q.Limit, len(ch.members))
-	page := ch.members[lo:hi]
-	cp.Occupants = make([]Occupant, len(page))
-	for i := range page {
-		cp.Occupants[i].UUID = page[i].uuid
+	lo := min(q.Offset, n)
+	hi := min(lo+q.Limit, n)
+	cp.Occupants = make([]Occupant, 0, hi-lo)
+	add := func(m *member) {
+		o := Occupant{UUID: m.uuid}
 		if q.IncludeState && ch.states != nil {
-			if st := ch.states[page[i].uuid]; st != "" {
-				cp.Occupants[i].State = json.RawMessage(st)
+			if st := ch.states[m.uuid]; st != "" {
+				o.State = json.RawMessage(st)
 			}
 		}
+		cp.Occupants = append(cp.Occupants, o)
+	}
+	if !due {
+		for i := lo; i < hi; i++ {
+			add(&members[i])
+		}
+		return cp
+	}
+	k := 0 // position among the present members
+	for i := 0; i < len(members) && k < hi; i++ {
+		if members[i].deadline <= now {
+			continue
+		}
+		if k >= lo {
+			add(&members[i])
+		}
+		k++
 	}
 	return cp
 }
