@@ -283,8 +283,12 @@ type Engine struct {
 	events    atomic.Uint64
 	closed    atomic.Bool
 	closeOnce sync.Once
-	done      chan struct{}
-	wg        sync.WaitGroup
+	// sweeps is held for reading by every Sweep a caller runs, and taken
+	// for writing by Close, so that Close returns only once those sweeps
+	// (and their workers) are done.
+	sweeps sync.RWMutex
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // New returns an engine configured by cfg, with its sweeper started unless
@@ -374,14 +378,16 @@ func (e *Engine) nextDue() int64 {
 	return next
 }
 
-// Close stops the sweeper and waits for it, ends every subscription with
-// ErrClosed, and makes every later call return ErrClosed. It is idempotent
-// and returns nil.
+// Close stops the sweeper and waits for it and for every Sweep a caller
+// has under way, ends every subscription with ErrClosed, and makes every
+// later call return ErrClosed. It is idempotent and returns nil.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.done)
 		e.wg.Wait()
+		e.sweeps.Lock() // every caller's Sweep has returned; later ones see closed
+		e.sweeps.Unlock()
 		e.hub.Close()
 	})
 	return nil
@@ -423,12 +429,17 @@ func (e *Engine) Stats(context.Context) (Stats, error) {
 
 // Sweep removes, at the clock's current time, every membership whose
 // deadline has passed (with a timeout event each), drops expired pending
-// state, and emits the interval events that are due. The events are in the
-// subscriptions' buffers when it returns. The sweeper goroutine calls it
-// when something falls due (at least every SweepInterval); with a mock
-// clock, advance the clock and call Sweep.
-// It costs nothing when nothing is due.
+// state, and emits the interval events that are due. When it returns,
+// everything due at that time has happened and its events are in the
+// subscriptions' buffers, even if another Sweep or the sweeper swept the
+// same shards at the same moment (they take turns per shard). The sweeper
+// goroutine sweeps when something falls due (at least every
+// SweepInterval); with a mock clock, advance the clock and call Sweep.
+// Close waits for a Sweep under way. It costs one atomic read per shard
+// when nothing is due.
 func (e *Engine) Sweep(context.Context) error {
+	e.sweeps.RLock()
+	defer e.sweeps.RUnlock()
 	if e.closed.Load() {
 		return ErrClosed
 	}
