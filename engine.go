@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"math/bits"
 	"runtime"
@@ -151,6 +152,15 @@ type Config struct {
 	// Shards is the number of lock shards, rounded up to a power of two.
 	// Zero means 256; 1..4096.
 	Shards int
+
+	// Logger receives what the engine notices that its operator may want
+	// to know: a subscription closed as a slow consumer (Warn, with its
+	// buffer size) and a sweep that ran longer than SweepInterval (250 ms
+	// without a sweeper; Warn, with its duration, the shards it swept, the
+	// memberships it timed out and the interval events it emitted). Nil
+	// means silent. The engine never logs on its hot paths nor while it
+	// holds a lock.
+	Logger *slog.Logger
 }
 
 // withDefaults returns c with its zero fields filled in, or an error
@@ -263,6 +273,8 @@ type Engine struct {
 	// mode, -1 for never (Config.AnnounceMax with its constants applied).
 	announceMax int
 
+	log    *slog.Logger // Config.Logger; nil: silent (log.go)
+	logq   logQueue
 	rules  rules.Rules
 	uuids  []uuidShard
 	shards []chanShard
@@ -321,6 +333,10 @@ func New(cfg Config) (*Engine, error) {
 			ErrInvalidState:   ErrInvalidState,
 			ErrStateTooLarge:  ErrStateTooLarge,
 		},
+	}
+	if cfg.Logger != nil {
+		e.log = cfg.Logger
+		e.hub.OnSlow(e.noteSlow)
 	}
 	e.announceMax = cfg.AnnounceMax
 	if cfg.AnnounceMax == AlwaysIntervalMode {
@@ -449,30 +465,37 @@ func (e *Engine) Sweep(context.Context) error {
 
 // sweep expires what is due at now. The due shards are swept by up to
 // GOMAXPROCS goroutines at once, so a burst of expiries is spread over the
-// cores; it returns when all are done.
+// cores; it returns when all are done, after logging (with a Logger) a
+// sweep that ran long.
 func (e *Engine) sweep(t nowTick) {
 	due := e.dueShards(t.ns)
-	workers := min(runtime.GOMAXPROCS(0), len(due))
-	if workers <= 1 {
-		var buf sweepBuf
-		for _, cs := range due {
-			cs.sweep(t, &buf)
-		}
+	if len(due) == 0 {
 		return
 	}
-	var next atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), len(due))
+	var expired, ticks atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	var next atomic.Int64
+	work := func() {
+		var buf sweepBuf
+		for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
+			due[i].sweep(t, &buf)
+		}
+		expired.Add(int64(buf.expired))
+		ticks.Add(int64(buf.ticks))
+	}
+	for range workers - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf sweepBuf
-			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
-				due[i].sweep(t, &buf)
-			}
+			work()
 		}()
 	}
+	work()
 	wg.Wait()
+	if e.log != nil {
+		e.logSweep(t, len(due), expired.Load(), ticks.Load())
+	}
 }
 
 // Heartbeat makes req.UUID present on its targets: absent → present with a
@@ -511,6 +534,7 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	}
 	timeout = max(e.cfg.MinTimeout, min(timeout, e.cfg.MaxTimeout))
 	e.heartbeat(req.UUID, t.channels, states, int64(timeout))
+	e.flushLog()
 	return nil
 }
 
@@ -524,6 +548,7 @@ func (e *Engine) Leave(_ context.Context, req LeaveRequest) error {
 		return err
 	}
 	e.leave(req.UUID, t.channels)
+	e.flushLog()
 	return nil
 }
 
@@ -559,6 +584,7 @@ func (e *Engine) SetState(_ context.Context, req SetStateRequest) (json.RawMessa
 		return nil, err
 	}
 	e.setState(req.UUID, t.channels, st)
+	e.flushLog()
 	if st == "" {
 		return json.RawMessage("{}"), nil
 	}

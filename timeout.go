@@ -211,6 +211,8 @@ func (e *Engine) dueShards(now int64) []*chanShard {
 type sweepBuf struct {
 	due, byUUID []candidate // the due members, as found and by uuid shard
 	end         []int       // end[i]: where uuid shard i's run ends in byUUID
+
+	expired, ticks int // memberships timed out and interval events, for the log
 }
 
 // groupByUUIDShard returns cands ordered by uuid shard, each shard's in the
@@ -292,6 +294,7 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	for n := len(cs.ticks); n > 0 && len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns; n-- {
 		ch := cs.ticks[0]
 		e.emitInterval(cs, ch, now)
+		buf.ticks++
 		ch.iv.next = nextTick(ch.iv.next, now.ns, int64(e.cfg.Interval))
 		heap.Fix(&cs.ticks, 0)
 	}
@@ -342,6 +345,7 @@ func (cs *chanShard) removeDue(cands []candidate, buf *sweepBuf, now nowTick) {
 				switch {
 				case m.deadline <= now.ns:
 					cs.remove(us, c.ch, pos, tag, Timeout, now)
+					buf.expired++
 				case m.slot == noSlot:
 					cs.bucketInsert(c.ch, int32(pos)) // refreshed since phase one
 				}
