@@ -660,10 +660,15 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	cs := e.chanShard(channel)
 	cs.mu.Lock()
 	if ch := cs.byName[channel]; ch != nil {
-		due := cs.nextDue.Load() <= now
-		for i := range ch.members {
-			if !due || ch.members[i].deadline > now {
+		if cs.nextDue.Load() > now { // nothing due in the shard: all present
+			for i := range ch.members {
 				dst = append(dst, ch.members[i].uuid)
+			}
+		} else {
+			for i := range ch.members {
+				if ch.members[i].deadline > now {
+					dst = append(dst, ch.members[i].uuid)
+				}
 			}
 		}
 	}

@@ -693,31 +693,31 @@ func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence
 	}
 	lo := min(q.Offset, n)
 	hi := min(lo+q.Limit, n)
-	cp.Occupants = make([]Occupant, 0, hi-lo)
-	add := func(m *member) {
-		o := Occupant{UUID: m.uuid}
-		if q.IncludeState && ch.states != nil {
-			if st := ch.states[m.uuid]; st != "" {
-				o.State = json.RawMessage(st)
+	occ := make([]Occupant, hi-lo)
+	if !due {
+		for i := range occ {
+			occ[i].UUID = members[lo+i].uuid
+		}
+	} else {
+		k, j := 0, 0 // position among the present members, in occ
+		for i := 0; i < len(members) && k < hi; i++ {
+			if members[i].deadline <= now {
+				continue
+			}
+			if k >= lo {
+				occ[j].UUID = members[i].uuid
+				j++
+			}
+			k++
+		}
+	}
+	if q.IncludeState && ch.states != nil {
+		for i := range occ {
+			if st := ch.states[occ[i].UUID]; st != "" {
+				occ[i].State = json.RawMessage(st)
 			}
 		}
-		cp.Occupants = append(cp.Occupants, o)
 	}
-	if !due {
-		for i := lo; i < hi; i++ {
-			add(&members[i])
-		}
-		return cp
-	}
-	k := 0 // position among the present members
-	for i := 0; i < len(members) && k < hi; i++ {
-		if members[i].deadline <= now {
-			continue
-		}
-		if k >= lo {
-			add(&members[i])
-		}
-		k++
-	}
+	cp.Occupants = occ
 	return cp
 }
