@@ -122,7 +122,10 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// validName is the naming rule of SPEC §5, written independently of the
+// validName is the naming rule as the package documents it (non-empty,
+// valid UTF-8, at most 92 bytes, no control character or ',', no
+// "-pnpres" suffix on a channel or group, and with strict names none of
+// the characters : * / \ and space), written independently of the
 // engine's code.
 func validName(s string, channelLike, strict bool) bool {
 	if s == "" || len(s) > 92 || !utf8.ValidString(s) || strings.Contains(s, ",") {
