@@ -403,8 +403,8 @@ func (e *Engine) Close() error {
 		close(e.done)
 		e.wg.Wait()
 		e.sweeps.Lock() // every caller's Sweep has returned; later ones see closed
-		e.sweeps.Unlock()
 		e.hub.Close()
+		e.sweeps.Unlock()
 	})
 	return nil
 }
