@@ -17,7 +17,7 @@ import (
 // when the other one took the due members out of their buckets first.
 func TestConcurrentSweepsBothComplete(t *testing.T) {
 	const n = 20_000
-	for run := range 5 {
+	for run := range 3 {
 		clk := presencetest.NewManualClock(presencetest.Epoch)
 		e, err := presence.New(presence.Config{Clock: clk, SweepInterval: -1, MinTimeout: time.Second, AnnounceMax: presence.NoIntervalMode})
 		if err != nil {
