@@ -377,8 +377,11 @@ func (e *Engine) sweeper(timer *clock.Timer, interval time.Duration) {
 		}
 		e.sweep(e.now())
 		wait := interval
-		if next, now := e.nextDue(), e.now().ns; next < satAdd(now, int64(interval)) {
-			wait = time.Duration(max(0, next-now)) // next < now + interval: no overflow
+		switch next, now := e.nextDue(), e.now().ns; {
+		case next <= now:
+			wait = 0
+		case uint64(next)-uint64(now) < uint64(interval): // the difference, without overflow
+			wait = time.Duration(next - now)
 		}
 		timer.Reset(max(interval/8, wait))
 	}
