@@ -5,10 +5,10 @@
 // holds the members whose deadline was in [s·res, (s+1)·res) when filed
 // (res is 1 s of engine time, which counts from New). A heartbeat that
 // moves a deadline later only writes the member's deadline; the member is
-// refiled when its old bucket comes due, about once per timeout. A bucket keeps a lower bound of
-// its deadlines, and a min-heap of buckets by slot gives the next one, so a
-// sweep costs O(1) per shard when nothing is due and O(log n) amortised per
-// expired membership.
+// refiled when its old bucket comes due, about once per timeout. A bucket
+// keeps a lower bound of its deadlines, and a min-heap of buckets by slot
+// gives the next one, so a sweep costs O(1) per shard when nothing is due
+// and O(log n) amortised per expired membership.
 //
 // A sweep takes due members out of their buckets under the channel shard
 // lock (hashing their uuids there), releases it, and then removes them
