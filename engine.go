@@ -103,7 +103,9 @@ type Config struct {
 	// announce_max 0 does. Other negative values are an error; any
 	// non-negative one is accepted (it is only compared with occupancies).
 	AnnounceMax int
-	// Interval is the period of interval events. Zero means 10 s; 1 s..24 h.
+	// Interval is the period of interval events, counted from the moment a
+	// channel entered interval mode. A sweep later than a tick emits one
+	// event for the ticks it missed. Zero means 10 s; 1 s..24 h.
 	Interval time.Duration
 	// Deltas adds to interval events the uuids that joined, left and timed
 	// out since the previous one. Zero (false) means occupancy only.
