@@ -4,6 +4,21 @@
 // on timeout, channel groups, and a stream of join, leave, timeout,
 // state-change and interval events, all in-process.
 //
+// The behaviour every call promises, with every point PubNub leaves open
+// decided, is written down in [docs/behaviour.md] of the repository.
+//
+// # The presence API
+//
+// [Backend] is the one presence API: [*Engine] implements it in memory, the
+// Redis backend (module github.com/presencekit/presence/redis) implements
+// it for several servers sharing one presence view, and the PubNub REST
+// facade (github.com/presencekit/presence/pubnubhttp) and the behaviour
+// suite (presencetest) are written against it. Every call takes a
+// context.Context first; the Engine never waits and does not consult it.
+// Calls that name channels take a request struct (HeartbeatRequest,
+// LeaveRequest, SetStateRequest, GetStateRequest, HereNowQuery) and must
+// name at least one channel or group (ErrNoTargets).
+//
 // # Model
 //
 // A membership is a (channel, uuid) pair that is present, with a deadline
@@ -39,10 +54,20 @@
 // instant. Deadlines follow the clock's monotonic reading, so a step of
 // the system's wall clock expires nobody.
 //
+// # Errors
+//
+// Bad input changes nothing and returns an error naming the value and the
+// rule, wrapping one of the sentinels of errors.go for errors.Is: a name
+// error wraps ErrInvalidName and ErrInvalidChannel, ErrInvalidGroup or
+// ErrInvalidUUID; a state that is not a JSON object (a Go string included:
+// pass raw JSON as json.RawMessage) is ErrInvalidState.
+//
 // # Concurrency
 //
 // Every method is safe for concurrent use. The engine is split into lock
 // shards by channel and by uuid; heartbeats, leaves, state changes and
 // here_now of one channel on different shards run in parallel, and no hot
 // path takes a global lock.
+//
+// [docs/behaviour.md]: https://github.com/presencekit/presence/blob/main/docs/behaviour.md
 package presence

@@ -23,6 +23,7 @@ import (
 
 	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/fanout"
 	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
@@ -84,6 +85,8 @@ type Config struct {
 	OnError func(error)
 }
 
+var _ presence.Backend = (*Backend)(nil)
+
 // Backend is the presence API on Redis: the same operations and the same
 // event stream as presence.Engine, shared by every instance that uses the
 // same Redis and Config. Redis holds the truth; every transition is one
@@ -102,9 +105,10 @@ type Backend struct {
 	clock  clock.Clock
 	bases  []string
 	ivlUS  int64
+	am     int // AnnounceMax as the scripts take it: negative is no interval mode
 
-	allHub   *presence.Hub // subscriptions to all events
-	namedHub *presence.Hub // subscriptions naming channels or groups
+	allHub   *fanout.Hub[presence.Event] // subscriptions to all events
+	namedHub *fanout.Hub[presence.Event] // subscriptions naming channels or groups
 	readers  []*reader
 
 	subsMu sync.Mutex
@@ -134,7 +138,7 @@ type subEntry struct {
 // positions the stream readers at the current end of every partition's
 // stream (events of earlier calls are not delivered), and starts the sweeper
 // unless cfg.SweepInterval is negative. It returns an error wrapping
-// presence.ErrInvalidConfig when a field is out of range, or ErrUnavailable
+// presence.ErrInvalidConfig when a field is out of range, or presence.ErrUnavailable
 // when Redis cannot be reached.
 func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 	if client == nil {
@@ -144,15 +148,20 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	am := cfg.AnnounceMax
+	if am == presence.AlwaysIntervalMode {
+		am = 0
+	}
 	b := &Backend{
 		client:   client,
+		am:       am,
 		cfg:      cfg,
 		rules:    newRules(cfg.Config),
 		clock:    cfg.Clock,
 		bases:    makeBases(cfg.Prefix, cfg.Partitions),
 		ivlUS:    ceilDiv(int64(cfg.Interval), 1000),
-		allHub:   presence.NewHub(cfg.SubscriptionBuffer),
-		namedHub: presence.NewHub(cfg.SubscriptionBuffer),
+		allHub:   newHub(cfg.SubscriptionBuffer),
+		namedHub: newHub(cfg.SubscriptionBuffer),
 		deltasOn: "0",
 		instance: rand.Text()[:12],
 	}
@@ -191,7 +200,7 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 				case <-b.ctx.Done():
 					return
 				case <-ticker.C:
-					if err := b.sweep(); err != nil {
+					if err := b.sweep(b.ctx); err != nil {
 						b.report(err)
 					}
 				}
@@ -202,42 +211,15 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 }
 
 // withDefaults fills cfg's zero fields and validates it. The core's fields
-// are validated by the core itself, so the messages are the same.
+// are defaulted and validated by the core itself (a probe engine), so the
+// defaults and the messages are the engine's.
 func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
-	if cfg.Clock == nil {
-		cfg.Clock = clock.New()
-	}
-	probe := cfg.Config
-	probe.SweepInterval, probe.Shards, probe.HereNowCacheTTL = -1, 1, 0
-	e, err := presence.New(probe)
+	e, err := presence.New(cfg.Config)
 	if err != nil {
 		return cfg, err
 	}
 	_ = e.Close()
-	c := &cfg.Config
-	def := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defInt := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&c.DefaultTimeout, presence.DefaultTimeout)
-	def(&c.MinTimeout, presence.DefaultMinTimeout)
-	def(&c.MaxTimeout, presence.DefaultMaxTimeout)
-	def(&c.Interval, presence.DefaultInterval)
-	def(&c.SweepInterval, presence.DefaultSweepInterval)
-	defInt(&c.AnnounceMax, presence.DefaultAnnounceMax)
-	defInt(&c.MaxStateBytes, presence.DefaultMaxStateBytes)
-	defInt(&c.MaxNamesPerCall, presence.DefaultMaxNamesPerCall)
-	defInt(&c.MaxNameBytes, presence.DefaultMaxNameBytes)
-	defInt(&c.MaxGroupChannels, presence.DefaultMaxGroupChannels)
-	defInt(&c.MaxGroupEdit, presence.DefaultMaxGroupEdit)
-	defInt(&c.SubscriptionBuffer, presence.DefaultSubscription)
-	c.DefaultTimeout = max(c.MinTimeout, min(c.DefaultTimeout, c.MaxTimeout))
+	cfg.Config = e.Config()
 
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
@@ -287,7 +269,7 @@ func (b *Backend) Close() error {
 		flushed := make(chan struct{})
 		go func() {
 			defer close(flushed)
-			_ = b.flush()
+			_ = b.flush(b.ctx)
 		}()
 		limit := time.NewTimer(2 * time.Second)
 		select {
@@ -308,6 +290,11 @@ func (b *Backend) Close() error {
 	return nil
 }
 
+// Config returns the presence settings the backend runs with, every zero
+// field filled with its default (HereNowCacheTTL, HereNowCacheSize and
+// Shards do not apply to this backend). It works after Close too.
+func (b *Backend) Config() presence.Config { return b.cfg.Config }
+
 // report hands an error of a background goroutine to Config.OnError.
 func (b *Backend) report(err error) {
 	if b.cfg.OnError != nil && !b.closed.Load() {
@@ -321,7 +308,7 @@ func (b *Backend) common(now time.Time) []any {
 	ns := now.UnixNano()
 	hi := floorDiv(ns, 1e9)
 	return []any{floorDiv(ns, 1000), strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
-		b.cfg.AnnounceMax, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen}
+		b.am, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen}
 }
 
 func floorDiv(a, d int64) int64 {
@@ -344,16 +331,16 @@ type call struct {
 // run runs calls, pipelined when there are several, and returns their
 // results in order. A failure to reach Redis marks the backend down; the
 // first success after that sets the outage grace.
-func (b *Backend) run(calls []call) ([]any, error) {
+func (b *Backend) run(ctx context.Context, calls []call) ([]any, error) {
 	if b.down.Load() {
-		if err := b.recover(); err != nil {
+		if err := b.recover(ctx); err != nil {
 			return nil, err
 		}
 	}
 	out := make([]any, len(calls))
 	if len(calls) == 1 {
 		c := calls[0]
-		v, err := c.s.Run(b.ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
+		v, err := c.s.Run(ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
 		if err != nil {
 			return nil, b.failed(err)
 		}
@@ -363,14 +350,14 @@ func (b *Backend) run(calls []call) ([]any, error) {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(calls))
 	for i, c := range calls {
-		cmds[i] = c.s.EvalSha(b.ctx, pipe, []string{b.bases[c.p]}, c.args...)
+		cmds[i] = c.s.EvalSha(ctx, pipe, []string{b.bases[c.p]}, c.args...)
 	}
-	_, _ = pipe.Exec(b.ctx)
+	_, _ = pipe.Exec(ctx)
 	for i, cmd := range cmds {
 		v, err := cmd.Result()
 		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 			c := calls[i]
-			v, err = c.s.Run(b.ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
+			v, err = c.s.Run(ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
 		}
 		if err != nil {
 			return nil, b.failed(err)
@@ -397,7 +384,7 @@ func (b *Backend) failed(err error) error {
 // members whose heartbeats failed during the outage are not timed out en
 // masse by the next sweep (of any instance). It returns the error of a
 // partition Redis still cannot serve.
-func (b *Backend) recover() error {
+func (b *Backend) recover(ctx context.Context) error {
 	if !b.down.Load() {
 		return nil
 	}
@@ -406,7 +393,7 @@ func (b *Backend) recover() error {
 		until := ceilDiv(now.Add(b.cfg.OutageGrace).UnixNano(), 1000)
 		for p := range b.bases {
 			args := append(b.common(now), until)
-			if err := scriptHold.Run(b.ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
+			if err := scriptHold.Run(ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
 				return b.failed(err)
 			}
 		}
@@ -424,7 +411,7 @@ type targets struct {
 }
 
 // resolve validates channels and groups and expands the groups.
-func (b *Backend) resolve(channels, groups []string) (targets, error) {
+func (b *Backend) resolve(ctx context.Context, channels, groups []string) (targets, error) {
 	if err := b.checkNames(channels, groups); err != nil {
 		return targets{}, err
 	}
@@ -434,7 +421,7 @@ func (b *Backend) resolve(channels, groups []string) (targets, error) {
 		}
 		return targets{channels: rules.Dedup(nil, channels)}, nil
 	}
-	gc, err := b.groupLists(groups)
+	gc, err := b.groupLists(ctx, groups)
 	if err != nil {
 		return targets{}, err
 	}
@@ -446,13 +433,13 @@ func (b *Backend) resolve(channels, groups []string) (targets, error) {
 }
 
 // groupLists reads the channels of each group, in the order added.
-func (b *Backend) groupLists(groups []string) ([][]string, error) {
+func (b *Backend) groupLists(ctx context.Context, groups []string) ([][]string, error) {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(groups))
 	for i, g := range groups {
-		cmds[i] = pipe.ZRange(b.ctx, b.keyGroup(b.partitionOf(g), g), 0, -1)
+		cmds[i] = pipe.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1)
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, b.failed(err)
 	}
 	out := make([][]string, len(groups))
@@ -488,6 +475,26 @@ func (b *Backend) byPartition(channels []string) (parts []int, idx [][]int) {
 	return parts, idx
 }
 
+// checkTargets checks that the backend is open, uuid and that a call names
+// a channel or a group, as the engine does; op names the call in an
+// ErrNoTargets message.
+func (b *Backend) checkTargets(op, uuid string, channels, groups []string) error {
+	if err := b.isClosed(); err != nil {
+		return err
+	}
+	if err := b.checkUUID(uuid); err != nil {
+		return err
+	}
+	if len(channels) == 0 && len(groups) == 0 {
+		return noTargets(op, uuid)
+	}
+	return b.checkNames(channels, groups)
+}
+
+func noTargets(op, uuid string) error {
+	return newError(presence.ErrNoTargets, "%s of uuid %q: no channel and no group named", op, uuid)
+}
+
 func (b *Backend) isClosed() error {
 	if b.closed.Load() {
 		return presence.ErrClosed
@@ -501,8 +508,8 @@ func (b *Backend) isClosed() error {
 // state differs). Bad input returns an error and changes nothing. Each
 // partition touched is one atomic script; with one partition the whole call
 // is atomic.
-func (b *Backend) Heartbeat(req presence.HeartbeatRequest) error {
-	return b.Heartbeats(req)
+func (b *Backend) Heartbeat(ctx context.Context, req presence.HeartbeatRequest) error {
+	return b.Heartbeats(ctx, req)
 }
 
 // Heartbeats applies several heartbeats, in order, with one script per
@@ -511,7 +518,7 @@ func (b *Backend) Heartbeat(req presence.HeartbeatRequest) error {
 // validated first; if one is bad, none is applied. With one partition the
 // whole batch is one atomic step. Keep batches to a few hundred heartbeats:
 // Redis runs nothing else while a script runs.
-func (b *Backend) Heartbeats(reqs ...presence.HeartbeatRequest) error {
+func (b *Backend) Heartbeats(ctx context.Context, reqs ...presence.HeartbeatRequest) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
@@ -519,7 +526,7 @@ func (b *Backend) Heartbeats(reqs ...presence.HeartbeatRequest) error {
 	args := make([][]any, len(b.bases)) // per partition: every request's part
 	var order []int                     // partitions in order of first use
 	for _, req := range reqs {
-		if err := b.heartbeatArgs(req, now, args, &order); err != nil {
+		if err := b.heartbeatArgs(ctx, req, now, args, &order); err != nil {
 			return err
 		}
 	}
@@ -530,21 +537,24 @@ func (b *Backend) Heartbeats(reqs ...presence.HeartbeatRequest) error {
 	for i, p := range order {
 		calls[i] = call{scriptHeartbeat, p, append(b.common(now), args[p]...)}
 	}
-	_, err := b.run(calls)
+	_, err := b.run(ctx, calls)
 	return err
 }
 
 // heartbeatArgs validates req and appends its script arguments to args, by
 // partition: uuid, deadline, the number of channels, then channel, state
 // flag, state for each.
-func (b *Backend) heartbeatArgs(req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
+func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
 	if err := b.checkUUID(req.UUID); err != nil {
 		return err
+	}
+	if len(req.Channels) == 0 && len(req.Groups) == 0 {
+		return noTargets("heartbeat", req.UUID)
 	}
 	if req.Timeout < 0 {
 		return newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
 	}
-	t, err := b.resolve(req.Channels, req.Groups)
+	t, err := b.resolve(ctx, req.Channels, req.Groups)
 	if err != nil {
 		return err
 	}
@@ -597,21 +607,18 @@ func (b *Backend) channelCalls(s *redis.Script, now time.Time, chans []string, h
 
 // Leave removes uuid from its targets as presence.Engine.Leave does: a
 // leave event for each present one, pending state dropped on each.
-func (b *Backend) Leave(uuid string, channels, groups []string) error {
-	if err := b.isClosed(); err != nil {
+func (b *Backend) Leave(ctx context.Context, req presence.LeaveRequest) error {
+	if err := b.checkTargets("leave", req.UUID, req.Channels, req.Groups); err != nil {
 		return err
 	}
-	if err := b.checkUUID(uuid); err != nil {
-		return err
-	}
-	t, err := b.resolve(channels, groups)
+	t, err := b.resolve(ctx, req.Channels, req.Groups)
 	if err != nil {
 		return err
 	}
 	if len(t.channels) == 0 {
 		return nil
 	}
-	_, err = b.run(b.channelCalls(scriptLeave, b.clock.Now(), t.channels, uuid))
+	_, err = b.run(ctx, b.channelCalls(scriptLeave, b.clock.Now(), t.channels, req.UUID))
 	return err
 }
 
@@ -619,18 +626,15 @@ func (b *Backend) Leave(uuid string, channels, groups []string) error {
 // (canonical JSON), as presence.Engine.SetState does: a state-change event
 // on each present target, pending state (for Config.DefaultTimeout) on each
 // absent one.
-func (b *Backend) SetState(uuid string, channels, groups []string, state any) (json.RawMessage, error) {
-	if err := b.isClosed(); err != nil {
+func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (json.RawMessage, error) {
+	if err := b.checkTargets("set_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
 	}
-	if err := b.checkUUID(uuid); err != nil {
-		return nil, err
-	}
-	st, err := b.canonicalState(state)
+	st, err := b.canonicalState(req.State)
 	if err != nil {
 		return nil, err
 	}
-	t, err := b.resolve(channels, groups)
+	t, err := b.resolve(ctx, req.Channels, req.Groups)
 	if err != nil {
 		return nil, err
 	}
@@ -638,7 +642,7 @@ func (b *Backend) SetState(uuid string, channels, groups []string, state any) (j
 		now := b.clock.Now()
 		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
 		op := b.instance + ":" + strconv.FormatUint(b.ops.Add(1), 36)
-		if _, err := b.run(b.channelCalls(scriptSetState, now, t.channels, op, uuid, st, exp)); err != nil {
+		if _, err := b.run(ctx, b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp)); err != nil {
 			return nil, err
 		}
 	}
@@ -650,14 +654,11 @@ func (b *Backend) SetState(uuid string, channels, groups []string, state any) (j
 
 // GetState returns uuid's state on each target where it has one (present
 // or pending), keyed by channel. The map is the caller's.
-func (b *Backend) GetState(uuid string, channels, groups []string) (map[string]json.RawMessage, error) {
-	if err := b.isClosed(); err != nil {
+func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (map[string]json.RawMessage, error) {
+	if err := b.checkTargets("get_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
 	}
-	if err := b.checkUUID(uuid); err != nil {
-		return nil, err
-	}
-	t, err := b.resolve(channels, groups)
+	t, err := b.resolve(ctx, req.Channels, req.Groups)
 	if err != nil {
 		return nil, err
 	}
@@ -665,7 +666,7 @@ func (b *Backend) GetState(uuid string, channels, groups []string) (map[string]j
 	if len(t.channels) == 0 {
 		return out, nil
 	}
-	res, err := b.run(b.channelCalls(scriptGetState, b.clock.Now(), t.channels, uuid))
+	res, err := b.run(ctx, b.channelCalls(scriptGetState, b.clock.Now(), t.channels, req.UUID))
 	if err != nil {
 		return nil, err
 	}
@@ -685,7 +686,7 @@ func (b *Backend) GetState(uuid string, channels, groups []string) (map[string]j
 // uuids, so pages of an unchanged channel neither overlap nor skip. A page
 // costs O(log n + limit) in Redis. A global query reads every partition's
 // occupied channels: it is not a snapshot across partitions.
-func (b *Backend) HereNow(q presence.HereNowQuery) (presence.HereNowResult, error) {
+func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presence.HereNowResult, error) {
 	if err := b.isClosed(); err != nil {
 		return presence.HereNowResult{}, err
 	}
@@ -700,13 +701,13 @@ func (b *Backend) HereNow(q presence.HereNowQuery) (presence.HereNowResult, erro
 	}
 	var chans []string
 	if len(q.Channels) == 0 && len(q.Groups) == 0 {
-		all, err := b.occupiedChannels()
+		all, err := b.occupiedChannels(ctx)
 		if err != nil {
 			return presence.HereNowResult{}, err
 		}
 		chans = all
 	} else {
-		t, err := b.resolve(q.Channels, q.Groups)
+		t, err := b.resolve(ctx, q.Channels, q.Groups)
 		if err != nil {
 			return presence.HereNowResult{}, err
 		}
@@ -739,7 +740,7 @@ func (b *Backend) HereNow(q presence.HereNowQuery) (presence.HereNowResult, erro
 		}
 	}
 	if len(calls) > 0 {
-		out, err := b.run(calls)
+		out, err := b.run(ctx, calls)
 		if err != nil {
 			return presence.HereNowResult{}, err
 		}
@@ -788,13 +789,13 @@ func channelPresence(c string, row any, q presence.HereNowQuery) presence.Channe
 }
 
 // occupiedChannels lists every channel with occupancy > 0, sorted.
-func (b *Backend) occupiedChannels() ([]string, error) {
+func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(b.bases))
 	for p, base := range b.bases {
-		cmds[p] = pipe.SMembers(b.ctx, base+":chans")
+		cmds[p] = pipe.SMembers(ctx, base+":chans")
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, b.failed(err)
 	}
 	var out []string
@@ -806,14 +807,14 @@ func (b *Backend) occupiedChannels() ([]string, error) {
 }
 
 // Occupancy returns the number of uuids present on channel: one ZCARD.
-func (b *Backend) Occupancy(channel string) (int, error) {
+func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	if err := b.isClosed(); err != nil {
 		return 0, err
 	}
 	if err := b.checkName("channel", channel, true); err != nil {
 		return 0, err
 	}
-	n, err := b.client.ZCard(b.ctx, b.keyMembers(b.partitionOf(channel), channel)).Result()
+	n, err := b.client.ZCard(ctx, b.keyMembers(b.partitionOf(channel), channel)).Result()
 	if err != nil {
 		return 0, b.failed(err)
 	}
@@ -822,7 +823,7 @@ func (b *Backend) Occupancy(channel string) (int, error) {
 
 // WhereNow returns the channels where uuid is present, sorted: one SMEMBERS
 // per partition, pipelined. The slice is the caller's.
-func (b *Backend) WhereNow(uuid string) ([]string, error) {
+func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
@@ -832,9 +833,9 @@ func (b *Backend) WhereNow(uuid string) ([]string, error) {
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(b.bases))
 	for p := range b.bases {
-		cmds[p] = pipe.SMembers(b.ctx, b.keyWhere(p, uuid))
+		cmds[p] = pipe.SMembers(ctx, b.keyWhere(p, uuid))
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, b.failed(err)
 	}
 	out := []string{}
@@ -852,12 +853,15 @@ func (b *Backend) WhereNow(uuid string) ([]string, error) {
 // (on any instance) that return after Subscribe returns, not those of calls
 // that returned before it was called. After Redis lost events the
 // subscription receives a resync marker (see IsResync).
-func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscription, error) {
+func (b *Backend) Subscribe(ctx context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
 	if opts.Buffer < 0 {
 		return nil, newError(presence.ErrInvalidConfig, "invalid subscription buffer %d: negative", opts.Buffer)
+	}
+	if !opts.All && len(opts.Channels) == 0 && len(opts.Groups) == 0 {
+		return nil, newError(presence.ErrNoTargets, "subscription: no channel and no group named, and not All")
 	}
 	for _, c := range opts.Channels {
 		if err := b.checkName("channel", c, true); err != nil {
@@ -873,7 +877,7 @@ func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscript
 	// subscription receives the events of calls that return after Subscribe
 	// and none of those that returned before it. Best effort: when Redis
 	// cannot be read, the subscription starts at once.
-	_ = b.flush()
+	_ = b.flush(ctx)
 	hub := b.allHub
 	if !opts.All {
 		hub = b.namedHub
@@ -898,20 +902,20 @@ func (b *Backend) Subscribe(opts presence.SubscribeOptions) (*presence.Subscript
 // of instances may sweep at once: each removal is a compare-and-delete
 // inside a script, so each timeout happens once. The events are produced
 // when it returns; Flush waits for their local delivery.
-func (b *Backend) Sweep() error {
+func (b *Backend) Sweep(ctx context.Context) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
-	return b.sweep()
+	return b.sweep(ctx)
 }
 
-func (b *Backend) sweep() error {
+func (b *Backend) sweep(ctx context.Context) error {
 	b.sweepMu.Lock()
 	defer b.sweepMu.Unlock()
 	now := b.clock.Now()
 	for p := range b.bases {
 		for range 1 << 20 { // bounded: each round removes a full batch
-			out, err := b.run([]call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
+			out, err := b.run(ctx, []call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
 			if err != nil {
 				return err
 			}
@@ -929,7 +933,7 @@ func (b *Backend) sweep() error {
 // of this instance's subscriptions. Events counts the events produced since
 // Redis last lost its data. UUIDs costs O(uuids) when there are several
 // partitions. Partitions are read one after the other: not a snapshot.
-func (b *Backend) Stats() (presence.Stats, error) {
+func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 	if err := b.isClosed(); err != nil {
 		return presence.Stats{}, err
 	}
@@ -943,17 +947,17 @@ func (b *Backend) Stats() (presence.Stats, error) {
 	rows := make([]row, len(b.bases))
 	for p, base := range b.bases {
 		r := &rows[p]
-		r.seq = pipe.HGet(b.ctx, base+":meta", "seq")
-		r.chans = pipe.SCard(b.ctx, base+":chans")
-		r.groups = pipe.SCard(b.ctx, base+":groups")
-		r.members = pipe.ZCard(b.ctx, base+":dl")
+		r.seq = pipe.HGet(ctx, base+":meta", "seq")
+		r.chans = pipe.SCard(ctx, base+":chans")
+		r.groups = pipe.SCard(ctx, base+":groups")
+		r.members = pipe.ZCard(ctx, base+":dl")
 		if len(b.bases) == 1 {
-			r.uuids = pipe.SCard(b.ctx, base+":uuids")
+			r.uuids = pipe.SCard(ctx, base+":uuids")
 		} else {
-			r.uuidSet = pipe.SMembers(b.ctx, base+":uuids")
+			r.uuidSet = pipe.SMembers(ctx, base+":uuids")
 		}
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return presence.Stats{}, b.failed(err)
 	}
 	var st presence.Stats

@@ -40,8 +40,8 @@ func TestUnreachable(t *testing.T) {
 	needRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), MaxRetries: -1})
 	defer c.Close()
-	if _, err := New(c, Config{}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("New on a closed port: %v, want ErrUnavailable", err)
+	if _, err := New(c, Config{}); !errors.Is(err, presence.ErrUnavailable) {
+		t.Fatalf("New on a closed port: %v, want presence.ErrUnavailable", err)
 	}
 }
 
@@ -62,7 +62,7 @@ func TestFellBehind(t *testing.T) {
 	for i := range 1000 {
 		reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("u%d", i), Channels: []string{"c"}, Timeout: time.Minute})
 	}
-	if err := a.Heartbeats(reqs...); err != nil {
+	if err := a.Heartbeats(ctx, reqs...); err != nil {
 		t.Fatal(err)
 	}
 	px.setCut(false)
@@ -85,8 +85,8 @@ func TestResyncMarkers(t *testing.T) {
 	clk := mockClock()
 	b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
 	all := subAll(t, b, 10)
-	ch, _ := b.Subscribe(presence.SubscribeOptions{Channels: []string{"x", "y"}})
-	gr, _ := b.Subscribe(presence.SubscribeOptions{Groups: []string{"g"}})
+	ch, _ := b.Subscribe(ctx, presence.SubscribeOptions{Channels: []string{"x", "y"}})
+	gr, _ := b.Subscribe(ctx, presence.SubscribeOptions{Groups: []string{"g"}})
 	b.resync(0)
 	var got []string
 	for _, s := range []*presence.Subscription{all, ch, gr} {
@@ -116,25 +116,25 @@ func TestLargeGroupEdit(t *testing.T) {
 	for i := range 9000 {
 		chans = append(chans, fmt.Sprintf("c%d", i))
 	}
-	if err := b.AddChannels("big", chans); err != nil {
+	if err := b.AddChannels(ctx, "big", chans); err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.GroupChannels("big")
+	got, err := b.GroupChannels(ctx, "big")
 	if err != nil || len(got) != 9000 {
 		t.Fatalf("GroupChannels = %d channels, %v; want 9000", len(got), err)
 	}
-	s, _ := b.Subscribe(presence.SubscribeOptions{Groups: []string{"big"}})
-	if err := b.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c8999"}}); err != nil {
+	s, _ := b.Subscribe(ctx, presence.SubscribeOptions{Groups: []string{"big"}})
+	if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"c8999"}}); err != nil {
 		t.Fatal(err)
 	}
 	flush(t, b)
 	if evs := buffered(s); len(evs) != 1 || evs[0].Group != "big" {
 		t.Fatalf("group subscription got %+v, want the join via big", evs)
 	}
-	if err := b.DeleteGroup("big"); err != nil {
+	if err := b.DeleteGroup(ctx, "big"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Leave("u", []string{"c8999"}, nil); err != nil {
+	if err := b.Leave(ctx, presence.LeaveRequest{UUID: "u", Channels: []string{"c8999"}}); err != nil {
 		t.Fatal(err)
 	}
 	flush(t, b)
@@ -150,11 +150,11 @@ func TestSubscribeStartsNow(t *testing.T) {
 	b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
 	for round := range 20 {
 		u := fmt.Sprintf("u%d", round)
-		if err := b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}}); err != nil {
+		if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}}); err != nil {
 			t.Fatal(err)
 		}
 		s := subAll(t, b, 10)
-		if err := b.Leave(u, []string{"c"}, nil); err != nil {
+		if err := b.Leave(ctx, presence.LeaveRequest{UUID: u, Channels: []string{"c"}}); err != nil {
 			t.Fatal(err)
 		}
 		flush(t, b)
@@ -179,8 +179,8 @@ func TestOnError(t *testing.T) {
 	srv.stop()
 	select {
 	case err := <-errs:
-		if !errors.Is(err, ErrUnavailable) {
-			t.Fatalf("OnError(%v), want ErrUnavailable", err)
+		if !errors.Is(err, presence.ErrUnavailable) {
+			t.Fatalf("OnError(%v), want presence.ErrUnavailable", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("OnError not called after Redis went away")
@@ -199,7 +199,7 @@ func TestReplacedHistory(t *testing.T) {
 	s := subAll(t, b, 100)
 	hb := func(u string) {
 		t.Helper()
-		if err := b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}, Timeout: time.Minute}); err != nil {
+		if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}, Timeout: time.Minute}); err != nil {
 			t.Fatal(err)
 		}
 		flush(t, b)

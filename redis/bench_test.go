@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/presencekit/presence"
-	"github.com/presencekit/presence/presencetest"
 )
 
 // Every benchmark runs against the in-memory engine ("engine") and this
@@ -15,11 +14,11 @@ import (
 
 type benchTarget struct {
 	name string
-	new  func(b *testing.B, cfg presence.Config) presencetest.Backend
+	new  func(b *testing.B, cfg presence.Config) presence.Backend
 }
 
 var benchTargets = []benchTarget{
-	{"engine", func(b *testing.B, cfg presence.Config) presencetest.Backend {
+	{"engine", func(b *testing.B, cfg presence.Config) presence.Backend {
 		e, err := presence.New(cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -27,7 +26,7 @@ var benchTargets = []benchTarget{
 		b.Cleanup(func() { e.Close() })
 		return e
 	}},
-	{"redis", func(b *testing.B, cfg presence.Config) presencetest.Backend {
+	{"redis", func(b *testing.B, cfg presence.Config) presence.Backend {
 		return newBackend(b, newClient(b, sharedRedis(b)), Config{Config: cfg, Prefix: uniquePrefix(b)})
 	}},
 }
@@ -40,17 +39,17 @@ func benchConfig() presence.Config {
 
 // join makes n members present on channel fn(i), through batches where the
 // target has them.
-func join(b *testing.B, be presencetest.Backend, n int, uuid, channel func(int) string) {
+func join(b *testing.B, be presence.Backend, n int, uuid, channel func(int) string) {
 	b.Helper()
 	var batch []presence.HeartbeatRequest
 	send := func() {
 		if rb, ok := be.(*Backend); ok {
-			if err := rb.Heartbeats(batch...); err != nil {
+			if err := rb.Heartbeats(ctx, batch...); err != nil {
 				b.Fatal(err)
 			}
 		} else {
 			for _, r := range batch {
-				if err := be.Heartbeat(r); err != nil {
+				if err := be.Heartbeat(ctx, r); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -81,7 +80,7 @@ func BenchmarkHeartbeat(b *testing.B) {
 				i := 0
 				for pb.Next() {
 					i++
-					if err := be.Heartbeat(presence.HeartbeatRequest{UUID: uuid(i % n), Channels: []string{channel(i % n)}, Timeout: time.Minute}); err != nil {
+					if err := be.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid(i % n), Channels: []string{channel(i % n)}, Timeout: time.Minute}); err != nil {
 						b.Error(err)
 						return
 					}
@@ -116,10 +115,10 @@ func BenchmarkHeartbeatPipelined(b *testing.B) {
 					batch := reqs[lo : lo+per]
 					var err error
 					if rb, ok := be.(*Backend); ok {
-						err = rb.Heartbeats(batch...)
+						err = rb.Heartbeats(ctx, batch...)
 					} else {
 						for _, r := range batch {
-							if err = be.Heartbeat(r); err != nil {
+							if err = be.Heartbeat(ctx, r); err != nil {
 								break
 							}
 						}
@@ -146,7 +145,7 @@ func BenchmarkHereNow(b *testing.B) {
 				q := presence.HereNowQuery{Channels: []string{"room"}, IncludeState: true}
 				b.ReportAllocs()
 				for b.Loop() {
-					r, err := be.HereNow(q)
+					r, err := be.HereNow(ctx, q)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -174,12 +173,12 @@ func BenchmarkSweep10k(b *testing.B) {
 				join(b, be, n, func(i int) string { return fmt.Sprintf("u%d", i) }, func(i int) string { return fmt.Sprintf("c%d", i%100) })
 				clk.Add(time.Minute)
 				b.StartTimer()
-				if err := be.Sweep(); err != nil {
+				if err := be.Sweep(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.StopTimer()
-			if st, err := be.Stats(); err != nil || st.Memberships != 0 {
+			if st, err := be.Stats(ctx); err != nil || st.Memberships != 0 {
 				b.Fatalf("after sweeping: %+v, %v", st, err)
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "expiries/s")

@@ -83,7 +83,7 @@ func retry(t *testing.T, f func() error) {
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrUnavailable) || i == 400 {
+		if !errors.Is(err, presence.ErrUnavailable) || i == 400 {
 			t.Fatal(err)
 		}
 		time.Sleep(25 * time.Millisecond) // waiting for the cluster to elect a master, not for an event
@@ -118,7 +118,7 @@ func TestCluster(t *testing.T) {
 	drainAll := func() {
 		t.Helper()
 		for i, b := range bs {
-			retry(t, b.Flush)
+			retry(t, func() error { return b.Flush(ctx) })
 			delivered[i] = append(delivered[i], buffered(subs[i])...)
 		}
 	}
@@ -128,7 +128,7 @@ func TestCluster(t *testing.T) {
 		for i := lo; i < hi; i++ {
 			reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("u%04d", i), Channels: []string{fmt.Sprintf("c%02d", i%40)}, Timeout: time.Minute})
 		}
-		retry(t, func() error { return bs[via].Heartbeats(reqs...) })
+		retry(t, func() error { return bs[via].Heartbeats(ctx, reqs...) })
 	}
 
 	members(0, 600, 0)
@@ -163,7 +163,9 @@ func TestCluster(t *testing.T) {
 	members(600, 900, 2)
 	for i := range 100 {
 		u := fmt.Sprintf("u%04d", i)
-		retry(t, func() error { return bs[i%3].Leave(u, []string{fmt.Sprintf("c%02d", i%40)}, nil) })
+		retry(t, func() error {
+			return bs[i%3].Leave(ctx, presence.LeaveRequest{UUID: u, Channels: []string{fmt.Sprintf("c%02d", i%40)}})
+		})
 	}
 	drainAll()
 
@@ -183,7 +185,7 @@ func TestCluster(t *testing.T) {
 	drainAll()
 	clk.Add(time.Minute)
 	for _, b := range bs {
-		retry(t, b.Sweep)
+		retry(t, func() error { return b.Sweep(ctx) })
 	}
 	drainAll()
 

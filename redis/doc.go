@@ -25,7 +25,7 @@
 // Each instance reads the streams (one goroutine per partition, resuming
 // from its last entry after a reconnect) and delivers every event once, in
 // per-channel order, to its local subscriptions, with the core's
-// presence.Hub (bounded buffers, slow consumers closed with
+// fan-out (bounded buffers, slow consumers closed with
 // presence.ErrSlowConsumer). Delivery is asynchronous: Backend.Flush waits
 // until the events of earlier calls are in the subscriptions' buffers. When
 // Redis lost events (a restart without persistence, detected by a per
@@ -35,7 +35,7 @@
 //
 // # Failures
 //
-// A call that cannot reach Redis returns an error wrapping ErrUnavailable
+// A call that cannot reach Redis returns an error wrapping presence.ErrUnavailable
 // and no event is made up for it. After an instance saw an outage end, it
 // first sets a grace hold (Config.OutageGrace) during which no membership is
 // timed out, so members whose heartbeats failed are not timed out en masse.

@@ -1,6 +1,6 @@
-// errors.go holds the backend's own sentinel errors and the input error
-// type that wraps the core's sentinels (presence.ErrInvalidName and the
-// others) with the same message format as the in-memory engine.
+// errors.go classifies go-redis errors: an error meaning Redis could not
+// serve the call wraps presence.ErrUnavailable and the cause; input errors
+// wrap the core's sentinels with the engine's message format.
 
 package presenceredis
 
@@ -10,16 +10,10 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/presencekit/presence"
 	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
-
-// ErrUnavailable is wrapped by every error of a call that could not reach
-// Redis (connection refused or lost, timeout, a cluster without a master for
-// the slot, a server still loading its data). Such a call may or may not
-// have been applied; no event was made up for it. The error also wraps the
-// go-redis error.
-var ErrUnavailable = errors.New("presence: redis unavailable")
 
 // newError wraps a core sentinel with its own message, so the text reads
 // `presence: invalid channel "a,b": contains ','` as with the engine.
@@ -55,7 +49,7 @@ func unavailable(err error) bool {
 // could not serve the call.
 func redisError(err error) error {
 	if unavailable(err) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", presence.ErrUnavailable, err)
 	}
 	return fmt.Errorf("presence: redis: %w", err)
 }

@@ -1,6 +1,7 @@
 package presenceredis_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 
@@ -24,17 +25,18 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	defer b.Close()
+	ctx := context.Background()
 
-	sub, err := b.Subscribe(presence.SubscribeOptions{Channels: []string{"lobby"}})
+	sub, err := b.Subscribe(ctx, presence.SubscribeOptions{Channels: []string{"lobby"}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := b.Heartbeat(presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}}); err != nil {
-		log.Fatal(err) // wraps presenceredis.ErrUnavailable when Redis cannot be reached
+	if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "alice", Channels: []string{"lobby"}}); err != nil {
+		log.Fatal(err) // wraps presenceredis.presence.ErrUnavailable when Redis cannot be reached
 	}
 	for ev := range sub.Events() {
 		if presenceredis.IsResync(ev) {
-			r, _ := b.HereNow(presence.HereNowQuery{Channels: []string{"lobby"}})
+			r, _ := b.HereNow(ctx, presence.HereNowQuery{Channels: []string{"lobby"}})
 			fmt.Println("reloaded: occupancy", r.TotalOccupancy)
 			continue
 		}

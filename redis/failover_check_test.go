@@ -74,8 +74,8 @@ func checkFailover(t *testing.T, bs []*Backend, delivered [][]presence.Event, wa
 	// switched to the new master catch up.
 	for i, b := range bs {
 		waitUntil(t, fmt.Sprintf("instance %d sees every member expired", i), func() bool {
-			_ = b.Sweep()
-			st, err := b.Stats()
+			_ = b.Sweep(ctx)
+			st, err := b.Stats(ctx)
 			return err == nil && st.Memberships == 0
 		})
 	}

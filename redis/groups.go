@@ -9,6 +9,7 @@
 package presenceredis
 
 import (
+	"context"
 	"slices"
 
 	"github.com/presencekit/presence"
@@ -34,7 +35,7 @@ func (b *Backend) checkGroupEdit(g string, channels []string) error {
 // AddChannels adds channels to group g, creating it, as
 // presence.Engine.AddChannels does (ErrTooManyChannels, ErrGroupFull; a
 // refused add changes nothing). Adding a channel joins nobody.
-func (b *Backend) AddChannels(g string, channels []string) error {
+func (b *Backend) AddChannels(ctx context.Context, g string, channels []string) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func (b *Backend) AddChannels(g string, channels []string) error {
 	for _, c := range channels {
 		args = append(args, c)
 	}
-	out, err := b.run([]call{{scriptGroupAdd, b.partitionOf(g), args}})
+	out, err := b.run(ctx, []call{{scriptGroupAdd, b.partitionOf(g), args}})
 	if err != nil {
 		return err
 	}
@@ -58,12 +59,12 @@ func (b *Backend) AddChannels(g string, channels []string) error {
 	}
 	// every channel named, not only the new ones: repeating an edit repairs
 	// the entries of one that stopped half way (an instance crashed)
-	return b.index(g, channels, true)
+	return b.index(ctx, g, channels, true)
 }
 
 // RemoveChannels removes channels from group g; channels not in it are
 // ignored, and a group left empty no longer exists.
-func (b *Backend) RemoveChannels(g string, channels []string) error {
+func (b *Backend) RemoveChannels(ctx context.Context, g string, channels []string) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
@@ -74,22 +75,22 @@ func (b *Backend) RemoveChannels(g string, channels []string) error {
 	for _, c := range channels {
 		args = append(args, c)
 	}
-	if _, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
+	if _, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
 		return err
 	}
-	return b.index(g, channels, false)
+	return b.index(ctx, g, channels, false)
 }
 
 // DeleteGroup removes group g; deleting a group that does not exist is not
 // an error.
-func (b *Backend) DeleteGroup(g string) error {
+func (b *Backend) DeleteGroup(ctx context.Context, g string) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
 	if err := b.checkName("group", g, true); err != nil {
 		return err
 	}
-	out, err := b.run([]call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
+	out, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
 	if err != nil {
 		return err
 	}
@@ -98,11 +99,11 @@ func (b *Backend) DeleteGroup(g string) error {
 	for i, v := range l {
 		chans[i], _ = v.(string)
 	}
-	return b.index(g, chans, false)
+	return b.index(ctx, g, chans, false)
 }
 
 // index adds g to (or removes it from) the reverse entry of each channel.
-func (b *Backend) index(g string, channels []string, add bool) error {
+func (b *Backend) index(ctx context.Context, g string, channels []string, add bool) error {
 	if len(channels) == 0 {
 		return nil
 	}
@@ -110,12 +111,12 @@ func (b *Backend) index(g string, channels []string, add bool) error {
 	for _, c := range channels {
 		k := b.keyChanGroups(b.partitionOf(c), c)
 		if add {
-			pipe.SAdd(b.ctx, k, g)
+			pipe.SAdd(ctx, k, g)
 		} else {
-			pipe.SRem(b.ctx, k, g)
+			pipe.SRem(ctx, k, g)
 		}
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return b.failed(err)
 	}
 	return nil
@@ -123,14 +124,14 @@ func (b *Backend) index(g string, channels []string, add bool) error {
 
 // GroupChannels returns the channels of group g, sorted; a group that does
 // not exist lists as empty. The slice is the caller's.
-func (b *Backend) GroupChannels(g string) ([]string, error) {
+func (b *Backend) GroupChannels(ctx context.Context, g string) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
 	if err := b.checkName("group", g, true); err != nil {
 		return nil, err
 	}
-	out, err := b.client.ZRange(b.ctx, b.keyGroup(b.partitionOf(g), g), 0, -1).Result()
+	out, err := b.client.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1).Result()
 	if err != nil && err != redis.Nil {
 		return nil, b.failed(err)
 	}
@@ -143,16 +144,16 @@ func (b *Backend) GroupChannels(g string) ([]string, error) {
 
 // Groups returns the names of every group, sorted. The slice is the
 // caller's.
-func (b *Backend) Groups() ([]string, error) {
+func (b *Backend) Groups(ctx context.Context) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.StringSliceCmd, len(b.bases))
 	for p, base := range b.bases {
-		cmds[p] = pipe.SMembers(b.ctx, base+":groups")
+		cmds[p] = pipe.SMembers(ctx, base+":groups")
 	}
-	if _, err := pipe.Exec(b.ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, b.failed(err)
 	}
 	out := []string{}

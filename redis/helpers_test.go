@@ -250,3 +250,6 @@ func buffered(s *presence.Subscription) []presence.Event {
 		}
 	}
 }
+
+// ctx is the context of the tests' calls that need no deadline of their own.
+var ctx = context.Background()

@@ -1,6 +1,7 @@
 package presenceredis
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,7 +44,7 @@ func baseConfig(clk clock.Clock) presence.Config {
 
 func subAll(t *testing.T, b *Backend, buffer int) *presence.Subscription {
 	t.Helper()
-	s, err := b.Subscribe(presence.SubscribeOptions{All: true, Buffer: buffer})
+	s, err := b.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: buffer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func subAll(t *testing.T, b *Backend, buffer int) *presence.Subscription {
 func flush(t *testing.T, bs ...*Backend) {
 	t.Helper()
 	for _, b := range bs {
-		if err := b.Flush(); err != nil {
+		if err := b.Flush(ctx); err != nil {
 			t.Fatalf("Flush: %v", err)
 		}
 	}
@@ -104,7 +105,7 @@ func TestOneUUIDThroughThreeInstances(t *testing.T) {
 	}
 	parallel(t, 3, func(i int) error {
 		for range 20 {
-			if err := bs[i].Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"lobby", "game"}, Timeout: 30 * time.Second}); err != nil {
+			if err := bs[i].Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"lobby", "game"}, Timeout: 30 * time.Second}); err != nil {
 				return err
 			}
 		}
@@ -118,7 +119,7 @@ func TestOneUUIDThroughThreeInstances(t *testing.T) {
 		}
 	}
 	clk.Add(30 * time.Second)
-	parallel(t, 3, func(i int) error { return bs[i].Sweep() })
+	parallel(t, 3, func(i int) error { return bs[i].Sweep(ctx) })
 	flush(t, bs...)
 	for i, s := range subs {
 		got := render(buffered(s))
@@ -151,14 +152,14 @@ func TestTenThousandTimeouts(t *testing.T) {
 			for j := lo; j < lo+500; j++ {
 				batch = append(batch, reqs[j%members])
 			}
-			if err := bs[i].Heartbeats(batch...); err != nil {
+			if err := bs[i].Heartbeats(ctx, batch...); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	clk.Add(time.Minute)
-	parallel(t, 3, func(i int) error { return bs[i].Sweep() })
+	parallel(t, 3, func(i int) error { return bs[i].Sweep(ctx) })
 	flush(t, bs...)
 	for i, s := range subs {
 		joins, timeouts := map[string]int{}, map[string]int{}
@@ -184,7 +185,7 @@ func TestTenThousandTimeouts(t *testing.T) {
 			}
 		}
 	}
-	st, err := bs[0].Stats()
+	st, err := bs[0].Stats(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestKilledInstance(t *testing.T) {
 		{UUID: "u1", Channels: []string{"c"}, Timeout: 30 * time.Second},
 		{UUID: "u2", Channels: []string{"c", "d"}, Timeout: 60 * time.Second},
 	} {
-		if err := victim.Heartbeat(hb); err != nil {
+		if err := victim.Heartbeat(ctx, hb); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -226,7 +227,7 @@ func TestKilledInstance(t *testing.T) {
 	step := func(d time.Duration, want ...string) {
 		t.Helper()
 		clk.Add(d)
-		parallel(t, 2, func(i int) error { return bs[i].Sweep() })
+		parallel(t, 2, func(i int) error { return bs[i].Sweep(ctx) })
 		flush(t, bs...)
 		for i, s := range subs {
 			evs := buffered(s)
@@ -249,7 +250,7 @@ func TestKilledInstance(t *testing.T) {
 }
 
 // TestPartitionedInstance: an instance cut off from Redis fails its calls
-// with ErrUnavailable, emits nothing, delivers nothing made up, and after
+// with presence.ErrUnavailable, emits nothing, delivers nothing made up, and after
 // the link heals delivers exactly the events it missed.
 func TestPartitionedInstance(t *testing.T) {
 	clk := mockClock()
@@ -263,7 +264,7 @@ func TestPartitionedInstance(t *testing.T) {
 	aSub, cSub := subAll(t, a, 100), subAll(t, c, 100)
 
 	hb := func(b *Backend, u string) error {
-		return b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"room"}, Timeout: time.Minute})
+		return b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"room"}, Timeout: time.Minute})
 	}
 	if err := hb(a, "u1"); err != nil {
 		t.Fatal(err)
@@ -275,23 +276,23 @@ func TestPartitionedInstance(t *testing.T) {
 	}
 
 	px.setCut(true)
-	if err := hb(c, "u2"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Heartbeat through a cut link: %v, want ErrUnavailable", err)
+	if err := hb(c, "u2"); !errors.Is(err, presence.ErrUnavailable) {
+		t.Fatalf("Heartbeat through a cut link: %v, want presence.ErrUnavailable", err)
 	}
-	if _, err := c.HereNow(presence.HereNowQuery{}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("HereNow through a cut link: %v, want ErrUnavailable", err)
+	if _, err := c.HereNow(ctx, presence.HereNowQuery{}); !errors.Is(err, presence.ErrUnavailable) {
+		t.Fatalf("HereNow through a cut link: %v, want presence.ErrUnavailable", err)
 	}
-	if err := c.Flush(); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Flush through a cut link: %v, want ErrUnavailable", err)
+	if err := c.Flush(ctx); !errors.Is(err, presence.ErrUnavailable) {
+		t.Fatalf("Flush through a cut link: %v, want presence.ErrUnavailable", err)
 	}
 	// the others go on
 	if err := hb(a, "u3"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.SetState("u3", []string{"room"}, nil, `{"k":1}`); err != nil {
+	if _, err := a.SetState(ctx, presence.SetStateRequest{UUID: "u3", Channels: []string{"room"}, State: json.RawMessage(`{"k":1}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Leave("u1", []string{"room"}, nil); err != nil {
+	if err := a.Leave(ctx, presence.LeaveRequest{UUID: "u1", Channels: []string{"room"}}); err != nil {
 		t.Fatal(err)
 	}
 	flush(t, a)
@@ -302,11 +303,11 @@ func TestPartitionedInstance(t *testing.T) {
 
 	px.setCut(false)
 	for i := 0; ; i++ { // the reader may report one last failure from before the heal
-		err := c.Flush()
+		err := c.Flush(ctx)
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrUnavailable) || i == 50 {
+		if !errors.Is(err, presence.ErrUnavailable) || i == 50 {
 			t.Fatalf("Flush after healing: %v", err)
 		}
 	}
@@ -319,7 +320,7 @@ func TestPartitionedInstance(t *testing.T) {
 			t.Fatalf("event %d: %+v, want %+v", i, got[i], missed[i])
 		}
 	}
-	if n, err := c.Occupancy("room"); err != nil || n != 1 {
+	if n, err := c.Occupancy(ctx, "room"); err != nil || n != 1 {
 		t.Fatalf("Occupancy after healing = %d, %v; want 1 (u3; u2's heartbeat failed)", n, err)
 	}
 }
@@ -336,7 +337,7 @@ func TestOutageGrace(t *testing.T) {
 	b := newBackend(t, client, Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), OutageGrace: 10 * time.Second})
 	s := subAll(t, b, 100)
 	for _, u := range []string{"stays", "goes"} {
-		if err := b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}, Timeout: 20 * time.Second}); err != nil {
+		if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"c"}, Timeout: 20 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -344,18 +345,18 @@ func TestOutageGrace(t *testing.T) {
 	buffered(s)
 	px.setCut(true)
 	clk.Add(30 * time.Second) // both deadlines pass during the outage
-	if err := b.Heartbeat(presence.HeartbeatRequest{UUID: "stays", Channels: []string{"c"}, Timeout: 20 * time.Second}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Heartbeat during the outage: %v, want ErrUnavailable", err)
+	if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "stays", Channels: []string{"c"}, Timeout: 20 * time.Second}); !errors.Is(err, presence.ErrUnavailable) {
+		t.Fatalf("Heartbeat during the outage: %v, want presence.ErrUnavailable", err)
 	}
 	px.setCut(false)
-	if err := b.Sweep(); err != nil {
+	if err := b.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Heartbeat(presence.HeartbeatRequest{UUID: "stays", Channels: []string{"c"}, Timeout: 20 * time.Second}); err != nil {
+	if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "stays", Channels: []string{"c"}, Timeout: 20 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Add(9 * time.Second)
-	if err := b.Sweep(); err != nil {
+	if err := b.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	flushRetry(t, b)
@@ -363,7 +364,7 @@ func TestOutageGrace(t *testing.T) {
 		t.Fatalf("during the grace: %q, want nothing", got)
 	}
 	clk.Add(time.Second)
-	if err := b.Sweep(); err != nil {
+	if err := b.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
 	flushRetry(t, b)
@@ -377,11 +378,11 @@ func TestOutageGrace(t *testing.T) {
 func flushRetry(t *testing.T, b *Backend) {
 	t.Helper()
 	for i := 0; ; i++ {
-		err := b.Flush()
+		err := b.Flush(ctx)
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, ErrUnavailable) || i == 50 {
+		if !errors.Is(err, presence.ErrUnavailable) || i == 50 {
 			t.Fatalf("Flush: %v", err)
 		}
 	}
@@ -395,14 +396,14 @@ func TestRedisRestart(t *testing.T) {
 	srv := startRedis(t)
 	bs := instances(t, 2, []string{srv.addr()}, Config{Config: baseConfig(clk)})
 	all := subAll(t, bs[0], 100)
-	room, err := bs[1].Subscribe(presence.SubscribeOptions{Channels: []string{"room"}})
+	room, err := bs[1].Subscribe(ctx, presence.SubscribeOptions{Channels: []string{"room"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hb := func() {
 		t.Helper()
 		for i, u := range []string{"u1", "u2"} {
-			if err := bs[i].Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: []string{"room"}, Timeout: time.Minute}); err != nil {
+			if err := bs[i].Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{"room"}, Timeout: time.Minute}); err != nil {
 				t.Fatalf("Heartbeat(%s): %v", u, err)
 			}
 		}
@@ -431,11 +432,11 @@ func TestRedisRestart(t *testing.T) {
 	}
 	clk.Add(10 * time.Second) // within one heartbeat interval every member heartbeats again
 	for i := 0; ; i++ {       // the first call may meet the connection the restart broke
-		err := bs[0].Heartbeat(presence.HeartbeatRequest{UUID: "u1", Channels: []string{"room"}, Timeout: time.Minute})
+		err := bs[0].Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u1", Channels: []string{"room"}, Timeout: time.Minute})
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, ErrUnavailable) || i == 10 {
+		if !errors.Is(err, presence.ErrUnavailable) || i == 10 {
 			t.Fatal(err)
 		}
 	}
@@ -449,7 +450,7 @@ func TestRedisRestart(t *testing.T) {
 		}
 	}
 	for i, b := range bs {
-		r, err := b.HereNow(presence.HereNowQuery{Channels: []string{"room"}})
+		r, err := b.HereNow(ctx, presence.HereNowQuery{Channels: []string{"room"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -485,13 +486,13 @@ func TestSameOrderEverywhere(t *testing.T) {
 						var err error
 						switch rng.IntN(5) {
 						case 0, 1:
-							err = b.Heartbeat(presence.HeartbeatRequest{UUID: u, Channels: cs, Timeout: time.Duration(1+rng.IntN(20)) * time.Second})
+							err = b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: cs, Timeout: time.Duration(1+rng.IntN(20)) * time.Second})
 						case 2:
-							err = b.Leave(u, cs, nil)
+							err = b.Leave(ctx, presence.LeaveRequest{UUID: u, Channels: cs})
 						case 3:
-							_, err = b.SetState(u, cs, nil, fmt.Sprintf(`{"n":%d}`, rng.IntN(3)))
+							_, err = b.SetState(ctx, presence.SetStateRequest{UUID: u, Channels: cs, State: json.RawMessage(fmt.Sprintf(`{"n":%d}`, rng.IntN(3)))})
 						default:
-							err = b.Sweep()
+							err = b.Sweep(ctx)
 						}
 						if err != nil {
 							return err
@@ -501,7 +502,7 @@ func TestSameOrderEverywhere(t *testing.T) {
 				})
 				clk.Add(7 * time.Second)
 			}
-			parallel(t, 3, func(i int) error { return bs[i].Sweep() })
+			parallel(t, 3, func(i int) error { return bs[i].Sweep(ctx) })
 			flush(t, bs...)
 			perChannel := make([]map[string][]string, len(bs))
 			actions := map[presence.Action]int{}

@@ -42,11 +42,11 @@ func FuzzNamesMatchCore(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string, strict bool) {
 		e, b := pair(t, strict)
-		_, coreErr := e.Occupancy(name)
+		_, coreErr := e.Occupancy(ctx, name)
 		if got, want := errText(b.checkName("channel", name, true)), errText(coreErr); got != want {
 			t.Fatalf("channel %q (strict %v): backend %s, engine %s", name, strict, got, want)
 		}
-		_, coreErr = e.WhereNow(name)
+		_, coreErr = e.WhereNow(ctx, name)
 		if got, want := errText(b.checkUUID(name)), errText(coreErr); got != want {
 			t.Fatalf("uuid %q: backend %s, engine %s", name, got, want)
 		}
@@ -60,10 +60,10 @@ func FuzzStateMatchesCore(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		e, b := pair(t, false)
-		if err := e.Heartbeat(presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}}); err != nil {
+		if err := e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}}); err != nil {
 			t.Fatal(err)
 		}
-		coreState, coreErr := e.SetState("u", []string{"c"}, nil, json.RawMessage(raw))
+		coreState, coreErr := e.SetState(ctx, presence.SetStateRequest{UUID: "u", Channels: []string{"c"}, State: json.RawMessage(raw)})
 		got, err := b.canonicalState(json.RawMessage(raw))
 		if errText(err) != errText(coreErr) {
 			t.Fatalf("state %q: backend %s, engine %s", raw, errText(err), errText(coreErr))

@@ -1,7 +1,7 @@
 // reader.go holds the stream readers: one goroutine per partition that
 // reads the partition's event stream (XREAD, resuming from its last entry id
 // after any error) and hands each event once, in stream order, to the local
-// subscriptions through the core's presence.Hub. Every partition has an
+// subscriptions through the core's fan-out (internal/fanout). Every partition has an
 // epoch and every event names the stream id of its predecessor, so a reader
 // notices when Redis lost events (a restart without persistence: another
 // epoch; a failover that lost writes, or a stream trimmed past an entry it
@@ -15,13 +15,16 @@
 package presenceredis
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/fanout"
 	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
@@ -171,7 +174,7 @@ func (r *reader) run() {
 				continue
 			}
 			needCheck = false
-			_ = b.recover()
+			_ = b.recover(b.ctx)
 		}
 		r.mu.Lock()
 		id, again := r.lastID, r.recheck
@@ -299,23 +302,23 @@ func (r *reader) waitFor(epoch, head string, seq int64) error {
 
 // Flush returns once every event of the calls that returned before it was
 // called (on any instance) is in this instance's subscription buffers, or
-// with an error wrapping ErrUnavailable when Redis cannot be read. It reads
+// with an error wrapping presence.ErrUnavailable when Redis cannot be read. It reads
 // each partition's sequence number from its master and waits for the
 // readers to pass it.
-func (b *Backend) Flush() error {
+func (b *Backend) Flush(ctx context.Context) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
-	return b.flush()
+	return b.flush(ctx)
 }
 
-func (b *Backend) flush() error {
+func (b *Backend) flush(ctx context.Context) error {
 	now := b.clock.Now()
 	calls := make([]call, len(b.bases))
 	for p := range b.bases {
 		calls[p] = call{scriptPosition, p, b.common(now)}
 	}
-	out, err := b.run(calls)
+	out, err := b.run(ctx, calls)
 	if err != nil {
 		return err
 	}
@@ -333,6 +336,26 @@ func (b *Backend) flush() error {
 		}
 	}
 	return nil
+}
+
+// deltaKind is the list of rules.DeltaSize an action's delta is counted in.
+var deltaKind = map[presence.Action]int{presence.Join: 0, presence.Leave: 1, presence.Timeout: 2}
+
+// newHub returns a fan-out of events to subscriptions with the engine's
+// rules.
+func newHub(defaultBuffer int) *fanout.Hub[presence.Event] {
+	return fanout.New(defaultBuffer, eventOps, presence.ErrClosed, presence.ErrSlowConsumer)
+}
+
+// eventOps tells a hub how to route, copy and mark an Event.
+var eventOps = fanout.Ops[presence.Event]{
+	Channel: func(ev *presence.Event) string { return ev.Channel },
+	Clone: func(ev presence.Event) presence.Event {
+		ev.State = slices.Clone(ev.State)
+		ev.Deltas = slices.Clone(ev.Deltas)
+		return ev
+	},
+	Mark: func(ev *presence.Event, group string) { ev.Group = group },
 }
 
 var actions = map[string]presence.Action{
@@ -372,7 +395,11 @@ func (b *Backend) publish(f []string) {
 					ev.Deltas = append(ev.Deltas, presence.Delta{Action: actions[d[:1]], UUID: d[1:]})
 				}
 			}
-			if presence.DeltasJSONSize(ev.Deltas) > 30000 {
+			var size rules.DeltaSize
+			for _, d := range ev.Deltas {
+				size.Add(deltaKind[d.Action], d.UUID)
+			}
+			if size.Bytes() > 30000 {
 				ev.Deltas, ev.HereNowRefresh = nil, true
 			}
 		}

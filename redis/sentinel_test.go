@@ -76,13 +76,13 @@ func TestSentinel(t *testing.T) {
 		for i := lo; i < hi; i++ {
 			reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("u%04d", i), Channels: []string{fmt.Sprintf("c%02d", i%10)}, Timeout: time.Minute})
 		}
-		retry(t, func() error { return bs[via].Heartbeats(reqs...) })
+		retry(t, func() error { return bs[via].Heartbeats(ctx, reqs...) })
 	}
 	var delivered [3][]presence.Event
 	drainAll := func() {
 		t.Helper()
 		for i, b := range bs {
-			retry(t, b.Flush)
+			retry(t, func() error { return b.Flush(ctx) })
 			delivered[i] = append(delivered[i], buffered(subs[i])...)
 		}
 	}
@@ -102,12 +102,14 @@ func TestSentinel(t *testing.T) {
 	members(300, 600, 1)
 	for i := range 50 {
 		u := fmt.Sprintf("u%04d", i)
-		retry(t, func() error { return bs[2].Leave(u, []string{fmt.Sprintf("c%02d", i%10)}, nil) })
+		retry(t, func() error {
+			return bs[2].Leave(ctx, presence.LeaveRequest{UUID: u, Channels: []string{fmt.Sprintf("c%02d", i%10)}})
+		})
 	}
 	drainAll()
 	clk.Add(time.Minute)
 	for _, b := range bs {
-		retry(t, b.Sweep)
+		retry(t, func() error { return b.Sweep(ctx) })
 	}
 	drainAll()
 

@@ -13,7 +13,7 @@ import (
 // real redis-server, with one partition (the default on a single server).
 func TestBehaviour(t *testing.T) {
 	c := newClient(t, sharedRedis(t))
-	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presencetest.Backend {
+	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presence.Backend {
 		return newBackend(t, c, Config{Config: cfg, Prefix: uniquePrefix(t)})
 	})
 }
@@ -28,7 +28,7 @@ var crossChannelOrder = []string{"/JoinRefreshLeave", "/State", "/HeartbeatState
 // order.
 func TestBehaviourPartitioned(t *testing.T) {
 	c := newClient(t, sharedRedis(t))
-	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presencetest.Backend {
+	presencetest.Run(t, func(t *testing.T, cfg presence.Config) presence.Backend {
 		for _, s := range crossChannelOrder {
 			if strings.HasSuffix(t.Name(), s) {
 				t.Skip("checks a global order across channels: with several partitions order is per partition")
@@ -46,7 +46,7 @@ func TestModel(t *testing.T) {
 	for _, parts := range []int{1, 4} {
 		t.Run(map[int]string{1: "OnePartition", 4: "FourPartitions"}[parts], func(t *testing.T) {
 			rapid.Check(t, func(rt *rapid.T) {
-				presencetest.Check(rt, func(cfg presence.Config) (presencetest.Backend, error) {
+				presencetest.Check(rt, func(cfg presence.Config) (presence.Backend, error) {
 					return New(c, Config{Config: cfg, Prefix: uniquePrefix(t), Partitions: parts})
 				})
 			})
