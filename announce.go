@@ -22,7 +22,7 @@ const maxDeltaBytes = 30000
 // intervalState is a channel's interval mode: the next tick and the
 // changes since the last interval event.
 type intervalState struct {
-	next    int64 // ns
+	next    int64 // engine time
 	hidx    int
 	deltas  []Delta
 	size    int // JSON size of deltas, as deltaJSONSize counts it
@@ -81,7 +81,7 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 			return
 		}
 		if occ > am {
-			ch.iv = &intervalState{next: now.ns + int64(e.cfg.Interval)}
+			ch.iv = &intervalState{next: satAdd(now.ns, int64(e.cfg.Interval))}
 			ch.iv.record(a, uuid, e.cfg.Deltas)
 			heap.Push(&cs.ticks, ch)
 			cs.noteDue(ch.iv.next)
@@ -127,7 +127,7 @@ func (e *Engine) emitInterval(cs *chanShard, ch *channel, now nowTick) {
 
 // emit stamps ev and hands it to the hub. Caller holds the channel's shard.
 func (e *Engine) emit(ev Event, now nowTick) {
-	ev.Timetoken = e.timetoken(now.ns)
+	ev.Timetoken = e.timetoken(now.t.UnixNano())
 	e.events.Add(1)
 	if !e.hub.Active() {
 		return

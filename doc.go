@@ -43,10 +43,16 @@
 // # Time
 //
 // All time comes from Config.Clock (github.com/benbjohnson/clock). A
-// sweeper goroutine expires memberships when they fall due, at most
-// Config.SweepInterval late; with a mock clock, advance it and call
-// Engine.Sweep, which performs every due expiry and delivers its events
-// before returning. A membership is present while now < deadline.
+// membership is present while now < deadline: from its deadline on,
+// HereNow, WhereNow, GetState and AppendOccupants leave it out, a heartbeat
+// joins it again (after its timeout event) and a leave reports a timeout,
+// even before any sweep. A sweeper goroutine removes due memberships with
+// their timeout events, at most Config.SweepInterval late; Occupancy and
+// Stats count a membership until it is removed. With a mock clock, advance
+// it and call Engine.Sweep, which performs every due expiry and delivers
+// its events before returning, even while the sweeper sweeps the same
+// instant. Deadlines follow the clock's monotonic reading, so a step of
+// the system's wall clock expires nobody.
 //
 // # Errors
 //

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/maphash"
+	"log/slog"
 	"math"
 	"math/bits"
 	"runtime"
@@ -51,66 +52,103 @@ const (
 	AlwaysIntervalMode = -2
 )
 
+// Bounds of Config's durations and sizes, checked by New: inside them no
+// arithmetic of the engine overflows (deadlines, expiry slots, interval
+// ticks, buffers allocated up front).
+const (
+	minTimeoutFloor      = time.Second
+	timeoutCeiling       = 24 * time.Hour
+	minInterval          = time.Second
+	maxInterval          = 24 * time.Hour
+	minSweepInterval     = 10 * time.Millisecond
+	maxSweepInterval     = time.Hour
+	maxHereNowCacheTTL   = time.Hour
+	maxStateBytesCeiling = 1 << 20
+	maxNamesCeiling      = 10_000
+	maxNameBytesCeiling  = 1024
+	maxGroupChansCeiling = 100_000
+	maxGroupEditCeiling  = 10_000
+	maxCacheSizeCeiling  = 1 << 20
+	maxBufferCeiling     = 1 << 20
+	maxShards            = 4096
+)
+
 // Config sets an engine's behaviour. The zero value gives PubNub's defaults;
-// every field says what its zero means.
+// every field says what its zero means and, for durations and sizes, the
+// range New accepts: a value outside it is an error wrapping
+// ErrInvalidConfig that names the field, the value and the bound.
 type Config struct {
 	// Clock is the source of all time: deadlines, event times, timetokens,
-	// interval ticks and the here_now cache. Zero means the real clock. Tests
-	// pass clock.NewMock() and call Engine.Sweep after advancing it.
+	// interval ticks and the here_now cache. Zero means the real clock.
+	// Tests pass clock.NewMock(), advance it and call Engine.Sweep; with a
+	// positive SweepInterval the mock's Add also wakes the sweeper, and
+	// Sweep still returns only when every due expiry has happened. Deadlines
+	// count from New by the clock's monotonic reading when its times carry
+	// one (the real clock's do), so a step of the wall clock moves none.
 	Clock clock.Clock
 
 	// DefaultTimeout is the presence timeout of a heartbeat that asks for 0,
-	// and how long pending state is kept. Zero means 300 s.
+	// and how long pending state is kept. Zero means 300 s; 0..24 h, and
+	// then brought into [MinTimeout, MaxTimeout].
 	DefaultTimeout time.Duration
 	// MinTimeout and MaxTimeout bound every heartbeat timeout (values outside
-	// are clamped). Zero means 20 s and 320 s; MinTimeout may go down to 1 s.
+	// are clamped). Zero means 20 s and 320 s. MinTimeout is 1 s..24 h,
+	// MaxTimeout MinTimeout..24 h.
 	MinTimeout time.Duration
 	MaxTimeout time.Duration
 
 	// AnnounceMax is the occupancy above which a channel is in interval mode.
 	// Zero means 20. NoIntervalMode (-1) disables interval mode;
 	// AlwaysIntervalMode (-2) puts every occupied channel in it, as PubNub's
-	// announce_max 0 does. Other negative values are an error.
+	// announce_max 0 does. Other negative values are an error; any
+	// non-negative one is accepted (it is only compared with occupancies).
 	AnnounceMax int
-	// Interval is the period of interval events. Zero means 10 s.
+	// Interval is the period of interval events, counted from the moment a
+	// channel entered interval mode. A sweep later than a tick emits one
+	// event for the ticks it missed. Zero means 10 s; 1 s..24 h.
 	Interval time.Duration
 	// Deltas adds to interval events the uuids that joined, left and timed
 	// out since the previous one. Zero (false) means occupancy only.
 	Deltas bool
 
-	// MaxStateBytes bounds a state's canonical JSON. Zero means 32 KiB.
+	// MaxStateBytes bounds a state's canonical JSON. Zero means 32 KiB;
+	// 2 B..1 MiB.
 	MaxStateBytes int
 	// MaxNamesPerCall bounds the distinct channels plus groups named by one
-	// call. Zero means 100.
+	// call. Zero means 100; 1..10,000.
 	MaxNamesPerCall int
-	// MaxNameBytes bounds channel, group and uuid names. Zero means 92.
+	// MaxNameBytes bounds channel, group and uuid names. Zero means 92;
+	// 1..1024.
 	MaxNameBytes int
 	// StrictNames also refuses ':', '*', '/', '\' and ' ' in channel and group
 	// names, as PubNub does. Zero (false) means only the basic rules.
 	StrictNames bool
-	// MaxGroupChannels bounds a group's size. Zero means 2000.
+	// MaxGroupChannels bounds a group's size. Zero means 2000; 1..100,000.
 	MaxGroupChannels int
 	// MaxGroupEdit bounds the channels of one group add or remove. Zero
-	// means 200.
+	// means 200; 1..10,000.
 	MaxGroupEdit int
 
 	// HereNowCacheTTL keeps here_now results this long (by Clock). Zero
-	// means no cache: every HereNow is fresh. 3 s reproduces PubNub.
+	// means no cache: every HereNow is fresh. 3 s reproduces PubNub; at
+	// most 1 h.
 	HereNowCacheTTL time.Duration
-	// HereNowCacheSize bounds the cache in entries. Zero means 1024.
+	// HereNowCacheSize bounds the cache in entries. Zero means 1024;
+	// 1..1,048,576.
 	HereNowCacheSize int
 
 	// SubscriptionBuffer is a subscription's buffer in events unless
-	// SubscribeOptions.Buffer says otherwise. Zero means 1024.
+	// SubscribeOptions.Buffer says otherwise. Zero means 1024;
+	// 1..1,048,576 (SubscribeOptions.Buffer has the same ceiling). The
+	// buffer is allocated when the subscription is made.
 	SubscriptionBuffer int
 
 	// SweepInterval bounds how late the sweeper removes an expired
 	// membership or emits an interval event: it wakes when the earliest of
 	// them falls due, and at least this often, but not more often than every
 	// SweepInterval/8. A sweep with nothing due reads one atomic per shard.
-	// Zero means 250 ms;
-	// negative means no sweeper goroutine: the caller drives expiry with
-	// Engine.Sweep.
+	// Zero means 250 ms; 10 ms..1 h. Negative means no sweeper goroutine:
+	// the caller drives expiry with Engine.Sweep.
 	SweepInterval time.Duration
 	// OnSweep, when set, is called after each sweep that found something
 	// due (members to expire or refile, interval events, pending state to
@@ -122,12 +160,22 @@ type Config struct {
 	OnSweep func(took time.Duration, expired int)
 
 	// Shards is the number of lock shards, rounded up to a power of two.
-	// Zero means 256; at most 4096.
+	// Zero means 256; 1..4096.
 	Shards int
+
+	// Logger receives what the engine notices that its operator may want
+	// to know: a subscription closed as a slow consumer (Warn, with its
+	// buffer size) and a sweep that ran longer than SweepInterval (250 ms
+	// without a sweeper; Warn, with its duration, the shards it swept, the
+	// memberships it timed out and the interval events it emitted). Nil
+	// means silent. The engine never logs on its hot paths nor while it
+	// holds a lock.
+	Logger *slog.Logger
 }
 
 // withDefaults returns c with its zero fields filled in, or an error
-// wrapping ErrInvalidConfig.
+// wrapping ErrInvalidConfig that names the field, its value and the bound
+// it breaks.
 func (c Config) withDefaults() (Config, error) {
 	if c.Clock == nil {
 		c.Clock = clock.New()
@@ -156,52 +204,57 @@ func (c Config) withDefaults() (Config, error) {
 	defInt(&c.HereNowCacheSize, DefaultHereNowCacheSize)
 	defInt(&c.SubscriptionBuffer, DefaultSubscription)
 	defInt(&c.Shards, 256)
-	switch c.AnnounceMax {
-	case AlwaysIntervalMode, NoIntervalMode:
-	default:
-		if c.AnnounceMax < 0 {
-			return c, newError(ErrInvalidConfig, "invalid config: AnnounceMax %d: negative (NoIntervalMode is -1, AlwaysIntervalMode -2)", c.AnnounceMax)
+	if c.AnnounceMax < 0 && c.AnnounceMax != NoIntervalMode && c.AnnounceMax != AlwaysIntervalMode {
+		return c, newError(ErrInvalidConfig, "invalid config: AnnounceMax %d: negative (NoIntervalMode is -1, AlwaysIntervalMode -2)", c.AnnounceMax)
+	}
+	durs := []struct {
+		name     string
+		v        time.Duration
+		lo, hi   time.Duration
+		loName   string // the bound's name when it is another field
+		optional bool   // negative means off
+	}{
+		{name: "MinTimeout", v: c.MinTimeout, lo: minTimeoutFloor, hi: timeoutCeiling},
+		{name: "MaxTimeout", v: c.MaxTimeout, lo: c.MinTimeout, hi: timeoutCeiling, loName: "MinTimeout "},
+		{name: "DefaultTimeout", v: c.DefaultTimeout, lo: 0, hi: timeoutCeiling},
+		{name: "Interval", v: c.Interval, lo: minInterval, hi: maxInterval},
+		{name: "HereNowCacheTTL", v: c.HereNowCacheTTL, lo: 0, hi: maxHereNowCacheTTL},
+		{name: "SweepInterval", v: c.SweepInterval, lo: minSweepInterval, hi: maxSweepInterval, optional: true},
+	}
+	for _, d := range durs {
+		switch {
+		case d.optional && d.v < 0:
+		case d.v < d.lo:
+			return c, newError(ErrInvalidConfig, "invalid config: %s %v: below %s%v", d.name, d.v, d.loName, d.lo)
+		case d.v > d.hi:
+			return c, newError(ErrInvalidConfig, "invalid config: %s %v: above %v", d.name, d.v, d.hi)
 		}
 	}
-	switch {
-	case c.MinTimeout < time.Second:
-		return c, newError(ErrInvalidConfig, "invalid config: MinTimeout %v: below 1s", c.MinTimeout)
-	case c.MaxTimeout < c.MinTimeout:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxTimeout %v: below MinTimeout %v", c.MaxTimeout, c.MinTimeout)
-	case c.DefaultTimeout < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: DefaultTimeout %v: negative", c.DefaultTimeout)
-	case c.Interval < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: Interval %v: negative", c.Interval)
-	case c.MaxStateBytes < 2:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxStateBytes %d: below 2", c.MaxStateBytes)
-	case c.MaxNamesPerCall < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxNamesPerCall %d: below 1", c.MaxNamesPerCall)
-	case c.MaxNameBytes < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxNameBytes %d: below 1", c.MaxNameBytes)
-	case c.MaxGroupChannels < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxGroupChannels %d: below 1", c.MaxGroupChannels)
-	case c.MaxGroupEdit < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: MaxGroupEdit %d: below 1", c.MaxGroupEdit)
-	case c.HereNowCacheTTL < 0:
-		return c, newError(ErrInvalidConfig, "invalid config: HereNowCacheTTL %v: negative", c.HereNowCacheTTL)
-	case c.HereNowCacheSize < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: HereNowCacheSize %d: below 1", c.HereNowCacheSize)
-	case c.SubscriptionBuffer < 1:
-		return c, newError(ErrInvalidConfig, "invalid config: SubscriptionBuffer %d: below 1", c.SubscriptionBuffer)
-	case c.Shards < 1 || c.Shards > 4096:
-		return c, newError(ErrInvalidConfig, "invalid config: Shards %d: outside 1..4096", c.Shards)
+	sizes := []struct {
+		name   string
+		v      int
+		lo, hi int
+	}{
+		{"MaxStateBytes", c.MaxStateBytes, 2, maxStateBytesCeiling},
+		{"MaxNamesPerCall", c.MaxNamesPerCall, 1, maxNamesCeiling},
+		{"MaxNameBytes", c.MaxNameBytes, 1, maxNameBytesCeiling},
+		{"MaxGroupChannels", c.MaxGroupChannels, 1, maxGroupChansCeiling},
+		{"MaxGroupEdit", c.MaxGroupEdit, 1, maxGroupEditCeiling},
+		{"HereNowCacheSize", c.HereNowCacheSize, 1, maxCacheSizeCeiling},
+		{"SubscriptionBuffer", c.SubscriptionBuffer, 1, maxBufferCeiling},
+		{"Shards", c.Shards, 1, maxShards},
+	}
+	for _, z := range sizes {
+		if z.v < z.lo || z.v > z.hi {
+			return c, newError(ErrInvalidConfig, "invalid config: %s %d: outside %d..%d", z.name, z.v, z.lo, z.hi)
+		}
 	}
 	n := 1
 	for n < c.Shards {
 		n <<= 1
 	}
 	c.Shards = n
-	if c.DefaultTimeout < c.MinTimeout {
-		c.DefaultTimeout = c.MinTimeout
-	}
-	if c.DefaultTimeout > c.MaxTimeout {
-		c.DefaultTimeout = c.MaxTimeout
-	}
+	c.DefaultTimeout = max(c.MinTimeout, min(c.DefaultTimeout, c.MaxTimeout))
 	return c, nil
 }
 
@@ -212,11 +265,12 @@ func (c Config) withDefaults() (Config, error) {
 // run in parallel on separate lock shards; per (channel, uuid) the engine is
 // linearizable. An Engine must be closed to stop its sweeper goroutine.
 //
-// Lock order (never taken in another order): uuid shard, channel shard,
-// groups.mu (read), Hub.mu, Subscription.mu. The sweeper takes the channel
-// shard alone to find due memberships, releases it, and takes the pair in
-// order to remove them, once per uuid shard that has due members. where_now
-// takes a uuid shard, then each of the uuid's channel shards in turn.
+// Lock order (never taken in another order): a channel shard's sweep lock,
+// uuid shard, channel shard, groups.mu (read), Hub.mu, Subscription.mu. A
+// sweep holds its shard's sweep lock throughout; it takes the channel shard
+// alone to find due memberships, releases it, and takes the pair in order
+// to remove them, once per uuid shard that has due members. where_now takes
+// a uuid shard, then each of the uuid's channel shards in turn.
 type Engine struct {
 	cfg   Config
 	clock clock.Clock
@@ -229,24 +283,34 @@ type Engine struct {
 	// mode, -1 for never (Config.AnnounceMax with its constants applied).
 	announceMax int
 
+	log    *slog.Logger // Config.Logger; nil: silent (log.go)
+	logq   logQueue
 	rules  rules.Rules
 	uuids  []uuidShard
 	shards []chanShard
 	groups groupTable
 	hub    *hub
 	cache  *lru.Cache[string, cachedHereNow] // nil when HereNowCacheTTL is 0
+	// groupGen counts group edits: a cached here_now holds the generation
+	// its groups were expanded in (cache.go).
+	groupGen atomic.Uint64
 
 	// occupied maps each channel with members to its *channel, written under
 	// the channel's shard lock and read without any lock by Occupancy.
 	occupied sync.Map
 
-	baseSlot  int64 // expiry slots are counted from the creation second
+	// base is the clock's time at New: engine time (nowTick) counts from it.
+	base      time.Time
 	lastTT    atomic.Int64
 	events    atomic.Uint64
 	closed    atomic.Bool
 	closeOnce sync.Once
-	done      chan struct{}
-	wg        sync.WaitGroup
+	// sweeps is held for reading by every Sweep a caller runs, and taken
+	// for writing by Close, so that Close returns only once those sweeps
+	// (and their workers) are done.
+	sweeps sync.RWMutex
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // New returns an engine configured by cfg, with its sweeper started unless
@@ -280,11 +344,15 @@ func New(cfg Config) (*Engine, error) {
 			ErrStateTooLarge:  ErrStateTooLarge,
 		},
 	}
+	if cfg.Logger != nil {
+		e.log = cfg.Logger
+		e.hub.OnSlow(e.noteSlow)
+	}
 	e.announceMax = cfg.AnnounceMax
 	if cfg.AnnounceMax == AlwaysIntervalMode {
 		e.announceMax = 0
 	}
-	e.baseSlot = floorDiv(e.clock.Now().UnixNano(), res)
+	e.base = e.clock.Now()
 	e.shardBits = uint8(bits.TrailingZeros(uint(cfg.Shards)))
 	for i := range e.shards {
 		e.shards[i].init(e, i)
@@ -294,8 +362,11 @@ func New(cfg Config) (*Engine, error) {
 		e.cache, _ = lru.New[string, cachedHereNow](cfg.HereNowCacheSize)
 	}
 	if cfg.SweepInterval > 0 {
+		// the first wake-up is timed here, not when the goroutine starts:
+		// SweepInterval after New, even on a mock clock advanced at once
+		timer := e.clock.Timer(cfg.SweepInterval)
 		e.wg.Add(1)
-		go e.sweeper(cfg.SweepInterval)
+		go e.sweeper(timer, cfg.SweepInterval)
 	}
 	return e, nil
 }
@@ -305,9 +376,8 @@ func New(cfg Config) (*Engine, error) {
 // while it sleeps is never earlier than MinTimeout from then, which may be
 // below the interval) and at least interval/8, so that deadlines spread
 // over time are swept in batches rather than one wake-up each.
-func (e *Engine) sweeper(interval time.Duration) {
+func (e *Engine) sweeper(timer *clock.Timer, interval time.Duration) {
 	defer e.wg.Done()
-	timer := e.clock.Timer(interval)
 	defer timer.Stop()
 	for {
 		select {
@@ -315,13 +385,15 @@ func (e *Engine) sweeper(interval time.Duration) {
 			return
 		case <-timer.C:
 		}
-		e.sweep(e.clock.Now())
-		next := e.nextDue()
+		e.sweep(e.now())
 		wait := interval
-		if next != math.MaxInt64 {
-			wait = time.Duration(next - e.clock.Now().UnixNano())
+		switch next, now := e.nextDue(), e.now().ns; {
+		case next <= now:
+			wait = 0
+		case uint64(next)-uint64(now) < uint64(interval): // the difference, without overflow
+			wait = time.Duration(next - now)
 		}
-		timer.Reset(max(interval/8, min(wait, interval)))
+		timer.Reset(max(interval/8, wait))
 	}
 }
 
@@ -335,15 +407,17 @@ func (e *Engine) nextDue() int64 {
 	return next
 }
 
-// Close stops the sweeper and waits for it, ends every subscription with
-// ErrClosed, and makes every later call return ErrClosed. It is idempotent
-// and returns nil.
+// Close stops the sweeper and waits for it and for every Sweep a caller
+// has under way, ends every subscription with ErrClosed, and makes every
+// later call return ErrClosed. It is idempotent and returns nil.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.done)
 		e.wg.Wait()
+		e.sweeps.Lock() // every caller's Sweep has returned; later ones see closed
 		e.hub.Close()
+		e.sweeps.Unlock()
 	})
 	return nil
 }
@@ -354,8 +428,9 @@ func (e *Engine) Close() error {
 func (e *Engine) Config() Config { return e.cfg }
 
 // Stats returns the engine's counters, summed over the shards one at a
-// time: under concurrent changes they are not a snapshot. It returns the
-// zero Stats and ErrClosed after Close.
+// time: under concurrent changes they are not a snapshot. Channels,
+// Memberships and UUIDs count memberships until they are removed, as
+// Occupancy does. It returns the zero Stats and ErrClosed after Close.
 func (e *Engine) Stats(context.Context) (Stats, error) {
 	if e.closed.Load() {
 		return Stats{}, ErrClosed
@@ -383,60 +458,64 @@ func (e *Engine) Stats(context.Context) (Stats, error) {
 
 // Sweep removes, at the clock's current time, every membership whose
 // deadline has passed (with a timeout event each), drops expired pending
-// state, and emits the interval events that are due. The events are in the
-// subscriptions' buffers when it returns. The sweeper goroutine calls it
-// when something falls due (at least every SweepInterval); with a mock
-// clock, advance the clock and call Sweep.
-// It costs nothing when nothing is due.
+// state, and emits the interval events that are due. When it returns,
+// everything due at that time has happened and its events are in the
+// subscriptions' buffers, even if another Sweep or the sweeper swept the
+// same shards at the same moment (they take turns per shard). The sweeper
+// goroutine sweeps when something falls due (at least every
+// SweepInterval); with a mock clock, advance the clock and call Sweep.
+// Close waits for a Sweep under way. It costs one atomic read per shard
+// when nothing is due.
 func (e *Engine) Sweep(context.Context) error {
+	e.sweeps.RLock()
+	defer e.sweeps.RUnlock()
 	if e.closed.Load() {
 		return ErrClosed
 	}
-	e.sweep(e.clock.Now())
+	e.sweep(e.now())
 	return nil
 }
 
 // sweep expires what is due at now. The due shards are swept by up to
 // GOMAXPROCS goroutines at once, so a burst of expiries is spread over the
-// cores; it returns when all are done.
-func (e *Engine) sweep(now time.Time) {
-	t := nowTick{t: now, ns: now.UnixNano()}
+// cores; it returns when all are done, after calling Config.OnSweep and
+// logging (with a Logger) a sweep that ran long.
+func (e *Engine) sweep(t nowTick) {
 	due := e.dueShards(t.ns)
-	if len(due) > 0 && e.cfg.OnSweep != nil {
-		start := time.Now()
-		expired := e.sweepShards(due, t)
-		e.cfg.OnSweep(time.Since(start), expired)
+	if len(due) == 0 {
 		return
 	}
-	e.sweepShards(due, t)
-}
-
-// sweepShards sweeps the due shards at t and returns the number of
-// memberships expired.
-func (e *Engine) sweepShards(due []*chanShard, t nowTick) int {
-	workers := min(runtime.GOMAXPROCS(0), len(due))
-	if workers <= 1 {
-		var buf sweepBuf
-		for _, cs := range due {
-			cs.sweep(t, &buf)
-		}
-		return buf.expired
+	var start time.Time
+	if e.cfg.OnSweep != nil {
+		start = time.Now() // the real clock: OnSweep reports what the sweep cost
 	}
-	var next, expired atomic.Int64
+	workers := min(runtime.GOMAXPROCS(0), len(due))
+	var expired, ticks atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	var next atomic.Int64
+	work := func() {
+		var buf sweepBuf
+		for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
+			due[i].sweep(t, &buf)
+		}
+		expired.Add(int64(buf.expired))
+		ticks.Add(int64(buf.ticks))
+	}
+	for range workers - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf sweepBuf
-			for i := next.Add(1) - 1; i < int64(len(due)); i = next.Add(1) - 1 {
-				due[i].sweep(t, &buf)
-			}
-			expired.Add(int64(buf.expired))
+			work()
 		}()
 	}
+	work()
 	wg.Wait()
-	return int(expired.Load())
+	if e.cfg.OnSweep != nil {
+		e.cfg.OnSweep(time.Since(start), int(expired.Load()))
+	}
+	if e.log != nil {
+		e.logSweep(t, len(due), expired.Load(), ticks.Load())
+	}
 }
 
 // Heartbeat makes req.UUID present on its targets: absent → present with a
@@ -475,6 +554,7 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	}
 	timeout = max(e.cfg.MinTimeout, min(timeout, e.cfg.MaxTimeout))
 	e.heartbeat(req.UUID, t.channels, states, int64(timeout))
+	e.flushLog()
 	return nil
 }
 
@@ -488,6 +568,7 @@ func (e *Engine) Leave(_ context.Context, req LeaveRequest) error {
 		return err
 	}
 	e.leave(req.UUID, t.channels)
+	e.flushLog()
 	return nil
 }
 
@@ -523,6 +604,7 @@ func (e *Engine) SetState(_ context.Context, req SetStateRequest) (json.RawMessa
 		return nil, err
 	}
 	e.setState(req.UUID, t.channels, st)
+	e.flushLog()
 	if st == "" {
 		return json.RawMessage("{}"), nil
 	}
@@ -530,8 +612,8 @@ func (e *Engine) SetState(_ context.Context, req SetStateRequest) (json.RawMessa
 }
 
 // GetState returns req.UUID's state on each target where it has one
-// (present or pending), keyed by channel. The map and its values are the
-// caller's.
+// (present, its deadline after the clock's now, or pending), keyed by
+// channel. The map and its values are the caller's.
 func (e *Engine) GetState(_ context.Context, req GetStateRequest) (map[string]json.RawMessage, error) {
 	t, err := e.targetsOf("get_state", req.UUID, req.Channels, req.Groups)
 	if err != nil {
@@ -540,9 +622,14 @@ func (e *Engine) GetState(_ context.Context, req GetStateRequest) (map[string]js
 	return e.getState(req.UUID, t.channels), nil
 }
 
-// HereNow returns who is present on the query's channels. Occupancy is
-// O(1) per channel; occupants cost O(limit). A global query visits the shards
-// one at a time: it is not a snapshot. The result is the caller's.
+// HereNow returns who is present on the query's channels: the members
+// whose deadline is after the clock's now, whether or not a sweep has
+// removed the others yet, each channel's occupancy counting exactly the
+// members it pages. Occupancy is O(1) per channel and occupants cost
+// O(limit) while nothing in the channel's shard is due; in the moments
+// between a deadline and its sweep, O(occupancy). A global query visits
+// the shards one at a time: it is not a snapshot. The result is the
+// caller's.
 func (e *Engine) HereNow(_ context.Context, q HereNowQuery) (HereNowResult, error) {
 	if e.closed.Load() {
 		return HereNowResult{}, ErrClosed
@@ -559,8 +646,14 @@ func (e *Engine) HereNow(_ context.Context, q HereNowQuery) (HereNowResult, erro
 	return e.hereNow(q)
 }
 
-// Occupancy returns the number of uuids present on channel, in O(1)
-// without allocating.
+// Occupancy returns the number of uuids on channel, in O(1), without a
+// lock and without allocating. It counts a member until it is removed: one
+// past its deadline is counted until the sweep that times it out (with the
+// sweeper, at most Config.SweepInterval after the deadline plus the time
+// the sweep takes; without one, until the caller's next Sweep) or a
+// heartbeat, leave or set_state that meets it. The other reads (HereNow,
+// AppendOccupants, WhereNow, GetState) follow the deadline exactly: a
+// member is present while now < deadline.
 func (e *Engine) Occupancy(_ context.Context, channel string) (int, error) {
 	if e.closed.Load() {
 		return 0, ErrClosed
@@ -571,10 +664,11 @@ func (e *Engine) Occupancy(_ context.Context, channel string) (int, error) {
 	return e.occupancy(channel), nil
 }
 
-// AppendOccupants appends the uuids present on channel to dst, in the
-// order HereNow pages them, and returns the extended slice: with a dst of
-// enough capacity it allocates nothing, for servers that list a channel's
-// occupants often. It costs O(occupancy) under the channel's shard lock.
+// AppendOccupants appends the uuids present on channel (their deadline
+// after the clock's now) to dst, in the order HereNow pages them, and
+// returns the extended slice: with a dst of enough capacity it allocates
+// nothing, for servers that list a channel's occupants often. It costs
+// O(occupancy) under the channel's shard lock.
 func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string) ([]string, error) {
 	if e.closed.Load() {
 		return dst, ErrClosed
@@ -582,19 +676,29 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	if err := e.checkName("channel", channel, true); err != nil {
 		return dst, err
 	}
+	now := e.now().ns
 	cs := e.chanShard(channel)
 	cs.mu.Lock()
 	if ch := cs.byName[channel]; ch != nil {
-		for i := range ch.members {
-			dst = append(dst, ch.members[i].uuid)
+		if cs.nextDue.Load() > now { // nothing due in the shard: all present
+			for i := range ch.members {
+				dst = append(dst, ch.members[i].uuid)
+			}
+		} else {
+			for i := range ch.members {
+				if ch.members[i].deadline > now {
+					dst = append(dst, ch.members[i].uuid)
+				}
+			}
 		}
 	}
 	cs.mu.Unlock()
 	return dst, nil
 }
 
-// WhereNow returns the channels where uuid is present, sorted. An unknown
-// uuid gives an empty list and no error. The slice is the caller's.
+// WhereNow returns the channels where uuid is present (its deadline there
+// after the clock's now), sorted. An unknown uuid gives an empty list and
+// no error. The slice is the caller's.
 func (e *Engine) WhereNow(_ context.Context, uuid string) ([]string, error) {
 	if e.closed.Load() {
 		return nil, ErrClosed
@@ -615,8 +719,8 @@ func (e *Engine) Subscribe(_ context.Context, opts SubscribeOptions) (*Subscript
 	if e.closed.Load() {
 		return nil, ErrClosed
 	}
-	if opts.Buffer < 0 {
-		return nil, newError(ErrInvalidConfig, "invalid subscription buffer %d: negative", opts.Buffer)
+	if opts.Buffer < 0 || opts.Buffer > maxBufferCeiling {
+		return nil, newError(ErrInvalidConfig, "invalid subscription buffer %d: outside 0..%d", opts.Buffer, maxBufferCeiling)
 	}
 	if !opts.All && len(opts.Channels) == 0 && len(opts.Groups) == 0 {
 		return nil, newError(ErrNoTargets, "subscription: no channel and no group named, and not All")

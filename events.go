@@ -52,13 +52,16 @@ type Delta struct {
 
 // Event is one presence event.
 //
-// Occupancy is the channel's occupancy after the change. State is the
-// member's state for a join (nil when it has none) and the new state for a
-// state-change ("{}" when the state was cleared). State and Deltas belong to
-// the receiver: every subscription gets its own copy. For an interval event, Deltas lists, in the order they happened, the
-// joins, leaves and timeouts since the previous interval event of the channel
-// (only with Config.Deltas), and HereNowRefresh replaces them when their JSON
-// encoding would exceed 30,000 bytes.
+// Occupancy is the channel's occupancy after the change, as the stream
+// tells it: a member past its deadline counts until its timeout event, so
+// replaying a channel's events gives every occupancy they carry. State is
+// the member's state for a join (nil when it has none) and the new state
+// for a state-change ("{}" when the state was cleared). State and Deltas
+// belong to the receiver: every subscription gets its own copy. For an
+// interval event, Deltas lists, in the order they happened, the joins,
+// leaves and timeouts since the previous interval event of the channel
+// (only with Config.Deltas), and HereNowRefresh replaces them when their
+// JSON encoding would exceed 30,000 bytes.
 //
 // Time comes from the engine's clock; Timetoken is PubNub's 17-digit time
 // (100 ns units since the Unix epoch), strictly increasing within one engine.

@@ -1,7 +1,9 @@
-// names.go applies the naming rules of channels, groups and uuids (SPEC §5,
-// in internal/rules, shared with the other backends), and holds resolve,
-// which validates the targets of one call and expands its channel groups
-// into a duplicate-free channel list.
+// names.go applies the naming rules of channels, groups and uuids (in
+// internal/rules, shared with the other backends: non-empty, valid UTF-8,
+// at most MaxNameBytes, no control character or ',', no "-pnpres" suffix on
+// a channel or group), and holds resolve, which validates the targets of
+// one call and expands its channel groups into a duplicate-free channel
+// list.
 
 package presence
 

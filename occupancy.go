@@ -23,7 +23,7 @@ import (
 // member is one membership, stored in its channel's member slice.
 type member struct {
 	uuid     string
-	deadline int64 // ns since the Unix epoch: present while now < deadline
+	deadline int64 // engine time (nowTick): present while now < deadline
 	slot     int32 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
 	bpos     int32 // position in that bucket
 }
@@ -59,7 +59,12 @@ type chanShard struct {
 
 	nextDue atomic.Int64 // nothing in the shard is due before this (ns); read without mu
 	id      uint32       // position in e.shards
-	_       [36]byte     // keep neighbouring shards' locks on separate cache lines
+
+	// sweepMu serialises the sweeps of the shard: taken before mu for the
+	// whole of a sweep, so a second sweep waits until the first has removed
+	// what it took out of the buckets. No other path takes it.
+	sweepMu sync.Mutex
+	_       [28]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 func (cs *chanShard) init(e *Engine, id int) {
@@ -82,15 +87,24 @@ func (cs *chanShard) ref(ch *channel) chanRef {
 	return chanRef(uint32(ch.idx+1)<<cs.e.shardBits | cs.id)
 }
 
-// channelName returns the name of the channel r names. Caller holds the
-// uuid shard of one of its members, so it cannot be freed; channelName takes
-// the channel's shard lock to read the shard's list of channels.
-func (e *Engine) channelName(r chanRef) string {
+// presentOn returns the name of the channel r names, and whether uuid
+// (whose index tag is tag) is present there at now: not past its
+// deadline. Caller holds the uuid shard of uuid, a member of the channel,
+// so it cannot be freed; presentOn takes the channel's shard lock to read
+// the shard's list of channels, and looks the member up only when
+// something in the shard is due.
+func (e *Engine) presentOn(r chanRef, tag uint32, uuid string, now int64) (string, bool) {
 	cs := &e.shards[uint32(r)&uint32(e.mask)]
 	cs.mu.Lock()
-	name := cs.chans[uint32(r)>>e.shardBits-1].name
+	ch := cs.chans[uint32(r)>>e.shardBits-1]
+	present := true
+	if cs.nextDue.Load() <= now {
+		if pos := ch.find(tag, uuid); pos >= 0 && ch.members[pos].deadline <= now {
+			present = false
+		}
+	}
 	cs.mu.Unlock()
-	return name
+	return ch.name, present
 }
 
 // uuidEntry is a present uuid and the channels it is on: the first four
@@ -155,18 +169,23 @@ func (u *uuidEntry) len() int {
 	return n
 }
 
-// appendNames appends the names of the entry's channels to dst. Caller
-// holds the entry's uuid shard.
-func (u *uuidEntry) appendNames(e *Engine, dst []string) []string {
+// appendNames appends to dst the names of the entry's channels where it
+// is present at now. Caller holds the entry's uuid shard.
+func (u *uuidEntry) appendNames(e *Engine, dst []string, tag uint32, now int64) []string {
+	add := func(r chanRef) {
+		if name, ok := e.presentOn(r, tag, u.name, now); ok {
+			dst = append(dst, name)
+		}
+	}
 	for _, r := range u.inline {
 		if r == 0 {
 			return dst
 		}
-		dst = append(dst, e.channelName(r))
+		add(r)
 	}
 	if u.more != nil {
 		for _, r := range *u.more {
-			dst = append(dst, e.channelName(r))
+			add(r)
 		}
 	}
 	return dst
@@ -192,12 +211,12 @@ func (e *Engine) chanShard(name string) *chanShard {
 
 func (e *Engine) uuidShardOf(h uint64) *uuidShard { return &e.uuids[h&e.mask] }
 
-// appendChannels appends the names of the channels uuid is on to dst.
-// Caller holds us.mu.
-func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid string) []string {
+// appendChannels appends to dst the names of the channels where uuid is
+// present at now. Caller holds us.mu.
+func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid string, now int64) []string {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
 		ent := &us.entries[pos]
-		return ent.appendNames(e, slices.Grow(dst, ent.len()))
+		return ent.appendNames(e, slices.Grow(dst, ent.len()), tag, now)
 	}
 	return dst
 }
@@ -238,16 +257,25 @@ func sizedCopy[K comparable, V any](m map[K]V) map[K]V {
 	return n
 }
 
-// nowTick is the time of one operation, as the clock gave it and in ns.
+// nowTick is the time of one operation: as the clock gave it, and in
+// engine time.
+//
+// Engine time is nanoseconds since New, t.Sub(base): when both times carry
+// a monotonic clock reading (the real clock's do) it is the monotonic
+// difference, so a step of the system's wall clock moves no deadline; a
+// mock clock's times carry none, and it is their wall difference. It
+// saturates at about ±292 years. Every deadline, expiry, tick and cache
+// time inside the engine is engine time; events carry the clock's own time
+// and timetokens its wall time.
 type nowTick struct {
 	t  time.Time
 	ns int64
 }
 
-func (e *Engine) now() nowTick {
-	t := e.clock.Now()
-	return nowTick{t: t, ns: t.UnixNano()}
-}
+func (e *Engine) now() nowTick { return e.tick(e.clock.Now()) }
+
+// tick returns t as a nowTick.
+func (e *Engine) tick(t time.Time) nowTick { return nowTick{t: t, ns: int64(t.Sub(e.base))} }
 
 // find returns the position of uuid in ch, or -1.
 func (ch *channel) find(tag uint32, uuid string) int {
@@ -263,7 +291,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		return
 	}
 	now := e.now()
-	deadline := now.ns + timeout
+	deadline := satAdd(now.ns, timeout)
 	h := e.hash(uuid)
 	tag := uint32(h >> 32)
 	var joinBuf [8]int
@@ -515,13 +543,14 @@ func (e *Engine) setState(uuid string, chans []string, st string) {
 			}
 		}
 		if !present {
-			cs.setPending(pendingKey{c, uuid}, st, now.ns+int64(e.cfg.DefaultTimeout))
+			cs.setPending(pendingKey{c, uuid}, st, satAdd(now.ns, int64(e.cfg.DefaultTimeout)))
 		}
 		cs.mu.Unlock()
 	}
 }
 
-// getState reads uuid's present or pending state on chans.
+// getState reads uuid's present or pending state on chans. A member past
+// its deadline is not present: it has no state.
 func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessage {
 	out := make(map[string]json.RawMessage)
 	now := e.now()
@@ -530,8 +559,10 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 		cs := e.chanShard(c)
 		cs.mu.Lock()
 		st, found := "", false
-		if ch := cs.byName[c]; ch != nil && ch.find(tag, uuid) >= 0 {
-			st, found = ch.states[uuid], true
+		if ch := cs.byName[c]; ch != nil {
+			if pos := ch.find(tag, uuid); pos >= 0 && ch.members[pos].deadline > now.ns {
+				st, found = ch.states[uuid], true
+			}
 		}
 		if !found && len(cs.pending) > 0 {
 			if p, ok := cs.pending[pendingKey{c, uuid}]; ok && p.expires > now.ns {
@@ -548,15 +579,18 @@ func (e *Engine) getState(uuid string, chans []string) map[string]json.RawMessag
 
 // whereNow lists the channels uuid is present on, unsorted.
 func (e *Engine) whereNow(uuid string) []string {
+	now := e.now()
 	h := e.hash(uuid)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	defer us.mu.Unlock()
-	return us.appendChannels(e, []string{}, uint32(h>>32), uuid)
+	return us.appendChannels(e, []string{}, uint32(h>>32), uuid, now.ns)
 }
 
 // occupancy returns the member count of channel c without taking a lock:
-// readers on every core share the cache lines they read.
+// readers on every core share the cache lines they read. It counts the
+// members not yet removed, those past their deadline that no sweep has
+// removed yet included.
 func (e *Engine) occupancy(c string) int {
 	if v, ok := e.occupied.Load(c); ok {
 		return int(v.(*channel).count.Load())
@@ -567,6 +601,11 @@ func (e *Engine) occupancy(c string) int {
 // hereNow answers a validated query with Limit filled in.
 func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 	global := len(q.Channels) == 0 && len(q.Groups) == 0
+	now := e.now().ns
+	var gen uint64
+	if e.cache != nil {
+		gen = e.cacheGen() // before the groups are expanded
+	}
 	var chans []string
 	if !global {
 		t, err := e.resolve(q.Channels, q.Groups)
@@ -587,8 +626,11 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 		for i := range e.shards {
 			cs := &e.shards[i]
 			cs.mu.Lock()
+			due := cs.nextDue.Load() <= now
 			for _, ch := range cs.byName {
-				res.Channels = append(res.Channels, ch.presence(q))
+				if cp := ch.presence(q, now, due); cp.Occupancy > 0 {
+					res.Channels = append(res.Channels, cp)
+				}
 			}
 			cs.mu.Unlock()
 		}
@@ -608,7 +650,7 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 			cs.mu.Lock()
 			var cp ChannelPresence
 			if ch := cs.byName[c]; ch != nil {
-				cp = ch.presence(q)
+				cp = ch.presence(q, now, cs.nextDue.Load() <= now)
 			} else {
 				cp = ChannelPresence{Channel: c}
 				if !q.OccupancyOnly {
@@ -624,28 +666,58 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 		res.TotalOccupancy += c.Occupancy
 	}
 	if e.cache != nil {
-		e.storeHereNow(key, res)
+		e.storeHereNow(key, gen, res)
 	}
 	return res, nil
 }
 
-// presence renders one channel for q. Caller holds its shard.
-func (ch *channel) presence(q HereNowQuery) ChannelPresence {
-	cp := ChannelPresence{Channel: ch.name, Occupancy: len(ch.members)}
+// presence renders one channel for q at now: the members not past their
+// deadline. due says whether anything in the channel's shard may be due
+// (its nextDue is not after now); when not, every member is present and a
+// page costs O(limit), else O(occupancy). Caller holds the shard.
+func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence {
+	members := ch.members
+	n := len(members)
+	if due {
+		n = 0
+		for i := range members {
+			if members[i].deadline > now {
+				n++
+			}
+		}
+		due = n < len(members)
+	}
+	cp := ChannelPresence{Channel: ch.name, Occupancy: n}
 	if q.OccupancyOnly {
 		return cp
 	}
-	lo := min(q.Offset, len(ch.members))
-	hi := min(lo+q.Limit, len(ch.members))
-	page := ch.members[lo:hi]
-	cp.Occupants = make([]Occupant, len(page))
-	for i := range page {
-		cp.Occupants[i].UUID = page[i].uuid
-		if q.IncludeState && ch.states != nil {
-			if st := ch.states[page[i].uuid]; st != "" {
-				cp.Occupants[i].State = json.RawMessage(st)
+	lo := min(q.Offset, n)
+	hi := min(lo+q.Limit, n)
+	occ := make([]Occupant, hi-lo)
+	if !due {
+		for i := range occ {
+			occ[i].UUID = members[lo+i].uuid
+		}
+	} else {
+		k, j := 0, 0 // position among the present members, in occ
+		for i := 0; i < len(members) && k < hi; i++ {
+			if members[i].deadline <= now {
+				continue
+			}
+			if k >= lo {
+				occ[j].UUID = members[i].uuid
+				j++
+			}
+			k++
+		}
+	}
+	if q.IncludeState && ch.states != nil {
+		for i := range occ {
+			if st := ch.states[occ[i].UUID]; st != "" {
+				occ[i].State = json.RawMessage(st)
 			}
 		}
 	}
+	cp.Occupants = occ
 	return cp
 }

@@ -3,17 +3,20 @@
 //
 // Each channel shard files its memberships in buckets by deadline: bucket s
 // holds the members whose deadline was in [s·res, (s+1)·res) when filed
-// (res is 1 s; slots count from the engine's creation). A heartbeat that moves a deadline later
-// only writes the member's deadline; the member is refiled when its old
-// bucket comes due, about once per timeout. A bucket keeps a lower bound of
-// its deadlines, and a min-heap of buckets by slot gives the next one, so a
-// sweep costs O(1) per shard when nothing is due and O(log n) amortised per
-// expired membership.
+// (res is 1 s of engine time, which counts from New). A heartbeat that
+// moves a deadline later only writes the member's deadline; the member is
+// refiled when its old bucket comes due, about once per timeout. A bucket
+// keeps a lower bound of its deadlines, and a min-heap of buckets by slot
+// gives the next one, so a sweep costs O(1) per shard when nothing is due
+// and O(log n) amortised per expired membership.
 //
 // A sweep takes due members out of their buckets under the channel shard
 // lock (hashing their uuids there), releases it, and then removes them
 // grouped by uuid shard, each group under its uuid shard and the channel
-// shard locks (the lock order), checking again that each is still due.
+// shard locks (the lock order), checking again that each is still due. The
+// shard's sweep lock, held for the whole sweep, keeps a second sweep from
+// finding the buckets empty and returning while the first still holds due
+// members: when any sweep returns, everything due at its now is gone.
 
 package presence
 
@@ -58,8 +61,12 @@ func (h *bucketHeap) Pop() any {
 	return b
 }
 
+// slotOf returns the bucket slot of a deadline: its second of engine time,
+// clamped to the int32 range (without noSlot). A clamped bucket is the
+// first or the last of the heap, so the order of the heap stays the order
+// of the deadlines.
 func (cs *chanShard) slotOf(deadline int64) int32 {
-	return int32(floorDiv(deadline, res) - cs.e.baseSlot)
+	return int32(min(max(floorDiv(deadline, res), math.MinInt32+1), math.MaxInt32))
 }
 
 // entry names member pos of the channel at idx in its shard.
@@ -68,6 +75,32 @@ func entry(idx, pos int32) uint64 { return uint64(uint32(idx))<<32 | uint64(uint
 func (cs *chanShard) member(ent uint64) (*channel, int32) {
 	ch := cs.chans[ent>>32]
 	return ch, int32(uint32(ent))
+}
+
+// satAdd returns a+b, saturated at the int64 range instead of wrapping:
+// the engine's times (ns) plus a duration never overflow.
+func satAdd(a, b int64) int64 {
+	c := a + b
+	if (c > a) != (b > 0) {
+		if b > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return c
+}
+
+// nextTick returns the first time after now on the grid next + k·step
+// (k ≥ 0), saturated at math.MaxInt64. step is positive.
+func nextTick(next, now, step int64) int64 {
+	if next > now {
+		return next
+	}
+	k := (uint64(now)-uint64(next))/uint64(step) + 1 // now ≥ next: the difference fits
+	if k > uint64(math.MaxInt64/step) {
+		return math.MaxInt64
+	}
+	return satAdd(next, int64(k)*step)
 }
 
 func floorDiv(a, b int64) int64 {
@@ -178,7 +211,8 @@ func (e *Engine) dueShards(now int64) []*chanShard {
 type sweepBuf struct {
 	due, byUUID []candidate // the due members, as found and by uuid shard
 	end         []int       // end[i]: where uuid shard i's run ends in byUUID
-	expired     int         // memberships expired by the worker's sweeps
+
+	expired, ticks int // memberships timed out and interval events, for the log and OnSweep
 }
 
 // groupByUUIDShard returns cands ordered by uuid shard, each shard's in the
@@ -210,6 +244,8 @@ func (b *sweepBuf) groupByUUIDShard(e *Engine, cands []candidate) []candidate {
 // space.
 func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	e := cs.e
+	cs.sweepMu.Lock()
+	defer cs.sweepMu.Unlock()
 	cs.mu.Lock()
 	cands := buf.due[:0]
 	for len(cs.bheap) > 0 {
@@ -253,15 +289,13 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 	buf.due = cands
 
 	cs.mu.Lock()
-	for len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns {
+	// each channel ticks at most once per sweep: ticks missed by a late
+	// sweep are one event, and the loop ends even at saturated times
+	for n := len(cs.ticks); n > 0 && len(cs.ticks) > 0 && cs.ticks[0].iv.next <= now.ns; n-- {
 		ch := cs.ticks[0]
 		e.emitInterval(cs, ch, now)
-		iv := ch.iv
-		step := int64(e.cfg.Interval)
-		iv.next += step
-		if iv.next <= now.ns {
-			iv.next += ((now.ns-iv.next)/step + 1) * step
-		}
+		buf.ticks++
+		ch.iv.next = nextTick(ch.iv.next, now.ns, int64(e.cfg.Interval))
 		heap.Fix(&cs.ticks, 0)
 	}
 	for len(cs.pheap) > 0 && cs.pheap[0].expires <= now.ns {

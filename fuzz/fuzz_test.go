@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
 	"github.com/presencekit/presence/presencetest"
 	"pgregory.net/rapid"
@@ -119,7 +122,10 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// validName is the naming rule of SPEC §5, written independently of the
+// validName is the naming rule as the package documents it (non-empty,
+// valid UTF-8, at most 92 bytes, no control character or ',', no
+// "-pnpres" suffix on a channel or group, and with strict names none of
+// the characters : * / \ and space), written independently of the
 // engine's code.
 func validName(s string, channelLike, strict bool) bool {
 	if s == "" || len(s) > 92 || !utf8.ValidString(s) || strings.Contains(s, ",") {
@@ -183,4 +189,93 @@ func dedup(l ...string) []string {
 		}
 	}
 	return out
+}
+
+// FuzzConfig gives New any Config: it never panics, and either refuses it
+// with an error wrapping ErrInvalidConfig that starts with the package's
+// prefix, or returns an engine whose heartbeat, here_now, occupancy and
+// sweep work at the effective settings: a member joins, is present until
+// its (clamped) timeout, and is gone with a timeout event after it.
+func FuzzConfig(f *testing.F) {
+	type seed struct {
+		def, minT, maxT, interval, ttl, sweep                                 int64
+		announce, state, names, nameBytes, groupCh, groupEdit, cache, buf, sh int
+		deltas, strict                                                        bool
+	}
+	for _, s := range []seed{
+		{},
+		{minT: int64(time.Second), maxT: int64(24 * time.Hour), def: int64(24 * time.Hour), interval: int64(24 * time.Hour), ttl: int64(time.Hour), sweep: int64(time.Hour), announce: -2, sh: 4096},
+		{maxT: 100 * 365 * 24 * int64(time.Hour)},
+		{maxT: math.MaxInt64},
+		{interval: math.MaxInt64, announce: -2},
+		{sweep: 1},
+		{sweep: int64(10 * time.Millisecond), minT: int64(time.Second)},
+		{announce: -3},
+		{state: 1, names: -1, buf: 1 << 30},
+	} {
+		f.Add(s.def, s.minT, s.maxT, s.interval, s.ttl, s.sweep, s.announce, s.state, s.names, s.nameBytes, s.groupCh, s.groupEdit, s.cache, s.buf, s.sh, s.deltas, s.strict)
+	}
+	f.Fuzz(func(t *testing.T, def, minT, maxT, interval, ttl, sweep int64, announce, state, names, nameBytes, groupCh, groupEdit, cache, buf, shards int, deltas, strict bool) {
+		cfg := presence.Config{
+			DefaultTimeout: time.Duration(def), MinTimeout: time.Duration(minT), MaxTimeout: time.Duration(maxT),
+			AnnounceMax: announce, Interval: time.Duration(interval), Deltas: deltas,
+			MaxStateBytes: state, MaxNamesPerCall: names, MaxNameBytes: nameBytes, StrictNames: strict,
+			MaxGroupChannels: groupCh, MaxGroupEdit: groupEdit,
+			HereNowCacheTTL: time.Duration(ttl), HereNowCacheSize: cache,
+			SubscriptionBuffer: buf, SweepInterval: time.Duration(sweep), Shards: shards,
+		}
+		var advance func(time.Duration)
+		if cfg.SweepInterval >= 0 { // a sweeper (zero is the default 250 ms) needs timers
+			mock := clock.NewMock()
+			mock.Set(presencetest.Epoch)
+			cfg.Clock, advance = mock, mock.Add
+		} else {
+			manual := presencetest.NewManualClock(presencetest.Epoch)
+			cfg.Clock, advance = manual, manual.Add
+		}
+		e, err := presence.New(cfg)
+		if err != nil {
+			if e != nil || !errors.Is(err, presence.ErrInvalidConfig) || !strings.HasPrefix(err.Error(), "presence: invalid config: ") {
+				t.Fatalf("New(%+v) = %v, %v; want nil and an error wrapping ErrInvalidConfig", cfg, e, err)
+			}
+			return
+		}
+		defer e.Close()
+		eff := e.Config()
+		if eff.MinTimeout < time.Second || eff.MaxTimeout < eff.MinTimeout || eff.DefaultTimeout < eff.MinTimeout || eff.DefaultTimeout > eff.MaxTimeout || eff.Interval <= 0 || eff.Shards < 1 {
+			t.Fatalf("effective config %+v breaks its own bounds", eff)
+		}
+		sub, err := e.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"c"}, Timeout: time.Duration(math.MaxInt64)}); err != nil {
+			t.Fatalf("Heartbeat: %v", err)
+		}
+		if n, _ := e.Occupancy(ctx, "c"); n != 1 {
+			t.Fatalf("occupancy %d after a join, want 1", n)
+		}
+		advance(eff.MaxTimeout - time.Nanosecond)
+		if err := e.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := e.HereNow(ctx, presence.HereNowQuery{Channels: []string{"c"}, OccupancyOnly: true}); err != nil || r.TotalOccupancy != 1 {
+			t.Fatalf("1 ns before the deadline (timeout %v): here_now %+v, %v; want occupancy 1", eff.MaxTimeout, r, err)
+		}
+		advance(time.Nanosecond)
+		if err := e.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := e.Occupancy(ctx, "c"); n != 0 {
+			t.Fatalf("at the deadline (timeout %v), after Sweep: occupancy %d, want 0", eff.MaxTimeout, n)
+		}
+		left := false
+		for n := len(sub.Events()); n > 0; n-- {
+			ev := <-sub.Events()
+			left = left || ev.Action == presence.Timeout || slices.Contains(ev.TimedOut(), "u") || (ev.Action == presence.Interval && ev.Occupancy == 0)
+		}
+		if !left {
+			t.Fatalf("no event tells of the timeout (announce max %d, deltas %v)", eff.AnnounceMax, eff.Deltas)
+		}
+	})
 }

@@ -194,6 +194,8 @@ func Run(t *testing.T, f Factory) {
 		{"TimeoutAtDeadline", testTimeoutAtDeadline},
 		{"TimeoutClamp", testTimeoutClamp},
 		{"HeartbeatAfterDeadline", testHeartbeatAfterDeadline},
+		{"ReadsAtDeadline", testReadsAtDeadline},
+		{"ConcurrentSweeps", testConcurrentSweeps},
 		{"State", testState},
 		{"HeartbeatState", testHeartbeatState},
 		{"PendingState", testPendingState},
@@ -296,6 +298,80 @@ func testHeartbeatAfterDeadline(t *testing.T, f Factory) {
 	e.hb("u", []string{"c"}, nil, 10*time.Second, nil)
 	e.wantEvents(s, "join c u 1", "timeout c u 0", "join c u 1")
 	e.wantOccupants("c", "u")
+}
+
+// testReadsAtDeadline: a member is present while now < deadline. At the
+// deadline, before any sweep, the reads leave it out; Occupancy and Stats
+// may count it until it is removed; a leave then reports a timeout.
+func testReadsAtDeadline(t *testing.T, f Factory) {
+	e := newEnv(t, f, nil)
+	s := e.sub(presence.SubscribeOptions{All: true})
+	e.b.AddChannels(ctx, "g", []string{"c"})
+	e.hb("u", []string{"c", "d"}, nil, 10*time.Second, map[string]any{"c": json.RawMessage(`{"s":1}`)})
+	e.hb("v", []string{"c"}, nil, time.Minute, nil)
+	e.clk.Add(10 * time.Second) // u is due on c and d, not swept
+	if got := e.occupants("c"); !slices.Equal(got, []string{"v"}) {
+		t.Fatalf("occupants of c at u's deadline: %q, want [v]", got)
+	}
+	r, err := e.b.HereNow(ctx, presence.HereNowQuery{Groups: []string{"g"}, Channels: []string{"d"}, IncludeState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := r.Channel("c"); c.Occupancy != 1 || len(c.Occupants) != 1 || r.TotalOccupancy != 1 {
+		t.Fatalf("HereNow at u's deadline = %+v, want c with v alone and d empty", r)
+	}
+	r, _ = e.b.HereNow(ctx, presence.HereNowQuery{})
+	if len(r.Channels) != 1 || r.Channels[0].Channel != "c" {
+		t.Fatalf("global HereNow at u's deadline = %+v, want c alone", r)
+	}
+	e.wantWhere("u")
+	e.wantState("u", []string{"c", "d"}, map[string]string{})
+	for c, held := range map[string]int{"c": 2, "d": 1} {
+		if n, err := e.b.Occupancy(ctx, c); err != nil || n > held {
+			t.Fatalf("Occupancy(%s) = %d, %v; want at most the %d members not yet removed", c, n, err, held)
+		}
+	}
+	if err := e.b.Leave(ctx, presence.LeaveRequest{UUID: "u", Channels: []string{"d"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.wantEvents(s, `join c u 1 {"s":1}`, "join d u 1", "join c v 2", "timeout d u 0")
+	e.advance(0)
+	e.wantEvents(s, "timeout c u 1")
+	e.wantOccupants("c", "v")
+}
+
+// testConcurrentSweeps: two Sweeps at the same instant each return only
+// when every membership due then is gone and its event delivered.
+func testConcurrentSweeps(t *testing.T, f Factory) {
+	e := newEnv(t, f, nil)
+	const n = 1000
+	s := e.sub(presence.SubscribeOptions{All: true, Buffer: 2 * n})
+	for i := range n {
+		e.hb(fmt.Sprintf("u%d", i), []string{fmt.Sprintf("c%d", i%50)}, nil, time.Second, nil)
+	}
+	e.clk.Add(time.Second)
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			if err := e.b.Sweep(ctx); err != nil {
+				errs <- err
+				return
+			}
+			st, err := e.b.Stats(ctx)
+			if err == nil && st.Memberships != 0 {
+				err = fmt.Errorf("%d of %d due memberships present after a Sweep returned", st.Memberships, n)
+			}
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(e.drain(s)); got != 2*n {
+		t.Fatalf("%d events after both Sweeps, want %d joins and %d timeouts", got, n, n)
+	}
 }
 
 func testState(t *testing.T, f Factory) {

@@ -121,6 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cfg.OnSweep = o.metrics.ObserveSweep
+	cfg.Logger = o.log // slow-consumer closes and long sweeps
 	if err := checkConfig(cfg); err != nil {
 		fmt.Fprintf(stderr, "presenced: bad flags: %v\n", err)
 		return exitUsage

@@ -90,8 +90,9 @@ func (s *Sub[E]) Matches(channel string, groups []string) bool {
 // would (a full buffer closes it as slow). It is for signals a backend
 // addresses to one subscription, such as a resynchronisation marker.
 func (s *Sub[E]) Send(ev E) {
-	if !s.deliver(ev) && s.hub.remove(s) {
-		s.hub.slow.Add(1)
+	if !s.deliver(ev) {
+		s.hub.remove(s)
+		s.hub.noteSlow(s)
 	}
 }
 
@@ -110,7 +111,10 @@ func (s *Sub[E]) end(err error) bool {
 }
 
 // deliver hands ev to the subscription without blocking. It reports false
-// when the buffer was full and the subscription has been closed as slow.
+// when the buffer was full and the subscription has been closed as slow,
+// and counted: the count is taken with the close, so it is exact however a
+// Close of the subscription races it, and whoever sees Events closed with
+// the slow error sees the count.
 func (s *Sub[E]) deliver(ev E) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,6 +127,7 @@ func (s *Sub[E]) deliver(ev E) bool {
 	default:
 		s.closed = true
 		s.err = s.hub.errSlow
+		s.hub.slow.Add(1)
 		close(s.ch)
 		return false
 	}
@@ -146,6 +151,22 @@ type Hub[E any] struct {
 	count   atomic.Int64  // open subscriptions, readable without the lock
 	grouped atomic.Int64  // open subscriptions naming a group
 	slow    atomic.Uint64 // subscriptions closed as slow consumers
+
+	onSlow func(buffer int) // set before use by OnSlow; nil: nobody is told
+}
+
+// OnSlow sets f to be called with the buffer size of every subscription the
+// Hub closes as slow, on the publisher's goroutine, after the Hub's lock is
+// released (a publisher that holds locks of its own while it publishes
+// must make f cheap and not wait on them). Call it before the Hub is
+// used.
+func (h *Hub[E]) OnSlow(f func(buffer int)) { h.onSlow = f }
+
+// noteSlow tells OnSlow's function of s, closed as slow.
+func (h *Hub[E]) noteSlow(s *Sub[E]) {
+	if h.onSlow != nil {
+		h.onSlow(cap(s.ch))
+	}
 }
 
 // New returns a Hub whose subscriptions buffer defaultBuffer events unless
@@ -275,9 +296,8 @@ func (h *Hub[E]) Publish(ev E, groups []string) {
 	}
 	h.mu.RUnlock()
 	for _, s := range slow {
-		if h.remove(s) {
-			h.slow.Add(1)
-		}
+		h.remove(s)
+		h.noteSlow(s)
 	}
 }
 

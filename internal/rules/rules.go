@@ -1,6 +1,8 @@
-// Package rules holds the input rules of the presence API (SPEC §5, §7):
-// names, the per-call limit, canonical JSON state and the choice of a
-// heartbeat's state per channel. The in-memory engine and the other
+// Package rules holds the input rules of the presence API: names
+// (non-empty, valid UTF-8, bounded in bytes, no control character or ',',
+// no "-pnpres" suffix on channels and groups, PubNub's stricter characters
+// on request), the per-call limit on distinct names, canonical JSON state
+// and the choice of a heartbeat's state per channel. The in-memory engine and the other
 // backends of the module tree (the Redis backend) share them, so a name or
 // a state is accepted or refused, with the same message, whichever backend
 // gets it.

@@ -42,3 +42,21 @@ func TestDedup(t *testing.T) {
 		t.Fatalf("Distinct = %d, want 2", n)
 	}
 }
+
+// TestDeltaSizeUnknownKinds is finding 5 of the reliability issue: a kind
+// outside 0..2 (a zero Delta's Action minus Join is -1) counts for nothing
+// and does not panic.
+func TestDeltaSizeUnknownKinds(t *testing.T) {
+	var s DeltaSize
+	for _, kind := range []int{-1, 3, -1 << 31, 1 << 31} {
+		s.Add(kind, "uuid")
+	}
+	if got := s.Bytes(); got != 0 {
+		t.Fatalf("Bytes after unknown kinds only = %d, want 0", got)
+	}
+	s.Add(0, "a")
+	s.Add(-1, "ignored")
+	if got, want := s.Bytes(), len(`"join":["a"]`); got != want {
+		t.Fatalf("Bytes = %d, want %d", got, want)
+	}
+}
