@@ -46,13 +46,13 @@ func (b *Backend) AddChannels(ctx context.Context, g string, channels []string) 
 	for _, c := range channels {
 		args = append(args, c)
 	}
-	out, err := b.run(ctx, []call{{scriptGroupAdd, b.partitionOf(g), args}})
+	out, err := b.run(ctx, "group_add", []call{{scriptGroupAdd, b.partitionOf(g), args}})
 	if err != nil {
 		return err
 	}
 	l, _ := out[0].([]any)
 	if len(l) < 3 {
-		return redisError(errShortReply)
+		return shortReply("group_add")
 	}
 	if l[0] == int64(-1) {
 		return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, l[1], l[2], b.cfg.MaxGroupChannels)
@@ -75,7 +75,7 @@ func (b *Backend) RemoveChannels(ctx context.Context, g string, channels []strin
 	for _, c := range channels {
 		args = append(args, c)
 	}
-	if _, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
+	if _, err := b.run(ctx, "group_remove", []call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
 		return err
 	}
 	return b.index(ctx, g, channels, false)
@@ -90,7 +90,7 @@ func (b *Backend) DeleteGroup(ctx context.Context, g string) error {
 	if err := b.checkName("group", g, true); err != nil {
 		return err
 	}
-	out, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
+	out, err := b.run(ctx, "group_remove", []call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
 	if err != nil {
 		return err
 	}
@@ -107,19 +107,19 @@ func (b *Backend) index(ctx context.Context, g string, channels []string, add bo
 	if len(channels) == 0 {
 		return nil
 	}
-	pipe := b.client.Pipeline()
-	for _, c := range channels {
-		k := b.keyChanGroups(b.partitionOf(c), c)
-		if add {
-			pipe.SAdd(ctx, k, g)
-		} else {
-			pipe.SRem(ctx, k, g)
+	return b.do(ctx, "group_index", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		for _, c := range channels {
+			k := b.keyChanGroups(b.partitionOf(c), c)
+			if add {
+				pipe.SAdd(ctx, k, g)
+			} else {
+				pipe.SRem(ctx, k, g)
+			}
 		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return b.failed(err)
-	}
-	return nil
+		_, err := pipe.Exec(ctx)
+		return err
+	})
 }
 
 // GroupChannels returns the channels of group g, sorted; a group that does
@@ -131,10 +131,11 @@ func (b *Backend) GroupChannels(ctx context.Context, g string) ([]string, error)
 	if err := b.checkName("group", g, true); err != nil {
 		return nil, err
 	}
-	out, err := b.client.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1).Result()
-	if err != nil && err != redis.Nil {
-		return nil, b.failed(err)
+	l, err := b.groupLists(ctx, []string{g})
+	if err != nil {
+		return nil, err
 	}
+	out := l[0]
 	if out == nil {
 		out = []string{}
 	}
@@ -148,18 +149,41 @@ func (b *Backend) Groups(ctx context.Context) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(b.bases))
-	for p, base := range b.bases {
-		cmds[p] = pipe.SMembers(ctx, base+":groups")
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, b.failed(err)
-	}
 	out := []string{}
-	for _, c := range cmds {
-		out = append(out, c.Val()...)
+	err := b.do(ctx, "groups", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(b.bases))
+		for p, base := range b.bases {
+			cmds[p] = pipe.SMembers(ctx, base+":groups")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			out = append(out, c.Val()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// readGroups reads the channels of each group into out, in the order
+// added.
+func (b *Backend) readGroups(ctx context.Context, groups []string, out [][]string) error {
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(groups))
+	for i, g := range groups {
+		cmds[i] = pipe.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return err
+	}
+	for i, c := range cmds {
+		out[i] = c.Val()
+	}
+	return nil
 }
