@@ -951,8 +951,9 @@ func (b *Backend) sweep(ctx context.Context) error {
 // Stats returns the counters of the whole presence view (channels,
 // memberships, uuids, groups and events, read from Redis, cluster-wide) and
 // of this instance's subscriptions. Events counts the events produced since
-// Redis last lost its data. UUIDs costs O(uuids) when there are several
-// partitions. Partitions are read one after the other: not a snapshot.
+// Redis last lost its data. UUIDs and Groups cost O(uuids) and O(groups)
+// when there are several partitions. Partitions are read in one pipeline,
+// not as one snapshot.
 func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 	if err := b.isClosed(); err != nil {
 		return presence.Stats{}, err
@@ -962,7 +963,8 @@ func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 		chans          *redis.IntCmd
 		members, uuids *redis.IntCmd
 		uuidSet        *redis.StringSliceCmd
-		groups         *redis.StringSliceCmd
+		groupN         *redis.IntCmd         // one partition: the number of groups
+		groups         *redis.StringSliceCmd // several: a group may have channels in each
 	}
 	rows := make([]row, len(b.bases))
 	err := b.do(ctx, "stats", 0, func(ctx context.Context) error {
@@ -971,7 +973,11 @@ func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 			r := &rows[p]
 			r.seq = pipe.HGet(ctx, base+":meta", "seq")
 			r.chans = pipe.SCard(ctx, base+":chans")
-			r.groups = pipe.SMembers(ctx, base+":groups")
+			if len(b.bases) == 1 {
+				r.groupN = pipe.SCard(ctx, base+":groups")
+			} else {
+				r.groups = pipe.SMembers(ctx, base+":groups")
+			}
 			r.members = pipe.ZCard(ctx, base+":dl")
 			if len(b.bases) == 1 {
 				r.uuids = pipe.SCard(ctx, base+":uuids")
@@ -995,8 +1001,12 @@ func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 		st.Events += n
 		st.Channels += int(r.chans.Val())
 		st.Memberships += int(r.members.Val())
-		for _, g := range r.groups.Val() {
-			groups[g] = struct{}{}
+		if r.groupN != nil {
+			st.Groups += int(r.groupN.Val())
+		} else {
+			for _, g := range r.groups.Val() {
+				groups[g] = struct{}{}
+			}
 		}
 		if r.uuids != nil {
 			st.UUIDs += int(r.uuids.Val())
@@ -1007,7 +1017,7 @@ func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 		}
 	}
 	st.UUIDs += len(uuids)
-	st.Groups = len(groups)
+	st.Groups += len(groups)
 	st.Subscriptions = b.allHub.Subscriptions() + b.namedHub.Subscriptions()
 	st.SlowSubscriptions = b.allHub.SlowClosed() + b.namedHub.SlowClosed()
 	return st, nil

@@ -3,6 +3,8 @@ package presenceredis
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -148,5 +150,132 @@ func TestCancelDuringStall(t *testing.T) {
 		if !errors.Is(err, presence.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 			t.Errorf("%s cancelled during a stall: %v, want ErrUnavailable wrapping context.Canceled", name, err)
 		}
+	}
+}
+
+// failAfter is a go-redis hook that lets the first n commands or pipelines
+// through (the stream readers' XREADs not counted) and fails every later
+// one before it is sent, as a connection lost half way through an
+// operation would.
+type failAfter struct {
+	mu    sync.Mutex
+	armed bool
+	left  int
+}
+
+var errInjected = errors.New("injected: connection reset")
+
+func (f *failAfter) arm(n int) {
+	f.mu.Lock()
+	f.armed, f.left = true, n
+	f.mu.Unlock()
+}
+
+func (f *failAfter) disarm() {
+	f.mu.Lock()
+	f.armed = false
+	f.mu.Unlock()
+}
+
+func (f *failAfter) pass() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.armed {
+		return true
+	}
+	f.left--
+	return f.left >= 0
+}
+
+func (f *failAfter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "xread" || f.pass() {
+			return next(ctx, cmd)
+		}
+		cmd.SetErr(errInjected)
+		return errInjected
+	}
+}
+
+func (f *failAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if f.pass() {
+			return next(ctx, cmds)
+		}
+		for _, c := range cmds {
+			c.SetErr(errInjected)
+		}
+		return errInjected
+	}
+}
+
+// TestGroupEditAtomic: a group edit cut short by a lost connection after
+// any number of its round trips leaves the group and the index that routes
+// events to group subscriptions in agreement: every channel GroupChannels
+// lists routes its events to the group's subscribers, and no other does.
+func TestGroupEditAtomic(t *testing.T) {
+	for _, parts := range []int{1, 4} {
+		t.Run(fmt.Sprintf("Partitions%d", parts), func(t *testing.T) {
+			clk := mockClock()
+			c := newClient(t, sharedRedis(t))
+			hook := &failAfter{}
+			c.AddHook(hook)
+			b := newBackend(t, c, Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), Partitions: parts})
+			chans := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+			s, err := b.Subscribe(ctx, presence.SubscribeOptions{Groups: []string{"grp"}, Buffer: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// agree checks the invariant: a member joining each channel
+			// reaches the group subscription exactly for the channels listed.
+			round := 0
+			agree := func(after string) {
+				t.Helper()
+				round++
+				listed, err := b.GroupChannels(ctx, "grp")
+				if err != nil {
+					t.Fatal(err)
+				}
+				u := fmt.Sprintf("u%d", round)
+				for _, ch := range chans {
+					if err := b.Heartbeat(ctx, presence.HeartbeatRequest{UUID: u, Channels: []string{ch}}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				flush(t, b)
+				var routed []string
+				for _, ev := range buffered(s) {
+					routed = append(routed, ev.Channel)
+				}
+				slices.Sort(routed) // with several partitions, events of different channels come in any order
+				if fmt.Sprint(routed) != fmt.Sprint(listed) {
+					t.Fatalf("after %s: GroupChannels lists %v, events of %v reach the group's subscribers", after, listed, routed)
+				}
+			}
+			edits := []struct {
+				name string
+				do   func() error
+			}{
+				{"AddChannels", func() error { return b.AddChannels(ctx, "grp", chans) }},
+				{"RemoveChannels", func() error { return b.RemoveChannels(ctx, "grp", chans[2:]) }},
+				{"DeleteGroup", func() error { return b.DeleteGroup(ctx, "grp") }},
+			}
+			for _, e := range edits {
+				for n := range 4 {
+					if err := b.AddChannels(ctx, "grp", chans[:4]); err != nil {
+						t.Fatal(err)
+					}
+					hook.arm(n)
+					err := e.do()
+					hook.disarm()
+					if err != nil && !errors.Is(err, presence.ErrUnavailable) {
+						t.Fatalf("%s cut after %d round trips: %v, want nil or ErrUnavailable", e.name, n, err)
+					}
+					agree(fmt.Sprintf("%s cut after %d round trips (%v)", e.name, n, err))
+				}
+			}
+		})
 	}
 }
