@@ -12,16 +12,20 @@ package presenceredis
 // PRESENCE_REDIS_SOAK=1 for the long ones.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
 	"github.com/redis/go-redis/v9"
 )
@@ -93,6 +97,8 @@ type faultEnv struct {
 	problems []string  // wrong errors and late returns of the load
 	failed   int       // calls that returned ErrUnavailable
 	faultEnd time.Time // when the last fault was over
+	lastDue  time.Time // the latest deadline of members outside the load (a killed instance's)
+	prefix   string
 }
 
 type loadMember struct {
@@ -109,9 +115,9 @@ type eventLog struct {
 	evs  []presence.Event
 }
 
-func newEventLog(t *testing.T, b *Backend) *eventLog {
+func newEventLog(t *testing.T, b *Backend, buffer int) *eventLog {
 	t.Helper()
-	s, err := b.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 8192})
+	s, err := b.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: buffer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,12 +158,13 @@ func newFaultEnv(t *testing.T, addr string, spec faultSpec) *faultEnv {
 	f := &faultEnv{t: t, spec: spec, stop: make(chan struct{})}
 	cfg := spec.cfg
 	cfg.Prefix = uniquePrefix(t)
+	f.prefix = cfg.Prefix
 	for range 3 {
 		c := redis.NewClient(spec.options(addr))
 		t.Cleanup(func() { c.Close() })
 		b := newBackend(t, c, cfg)
 		f.bs = append(f.bs, b)
-		f.logs = append(f.logs, newEventLog(t, b))
+		f.logs = append(f.logs, newEventLog(t, b, 8192))
 	}
 	for i := range spec.members {
 		f.members = append(f.members, &loadMember{uuid: fmt.Sprintf("m%03d", i), channel: fmt.Sprintf("c%02d", i%spec.channels)})
@@ -313,6 +320,9 @@ func (f *faultEnv) finish() faultResult {
 	// grace after the fault, then a sweep interval.
 	cfg := f.bs[0].cfg
 	limit := faultEnd.Add(cfg.OutageGrace + detectSlack)
+	if f.lastDue.After(limit) {
+		limit = f.lastDue
+	}
 	for _, m := range f.members {
 		if d := m.lastOK.Add(f.spec.timeout); d.After(limit) {
 			limit = d
@@ -357,8 +367,9 @@ const detectSlack = time.Second
 // marker (Redis lost its data: the stream starts again from nothing). It
 // fails on an event delivered twice, on a join of a present member or an
 // end of an absent one (an episode with two joins or two ends) and on a
-// timeout before the load stopped (a member that kept heartbeating). It returns the members present
-// at the end and the number of resync markers.
+// timeout before the load stopped of a member of the load (uuids starting
+// with "m"), which kept heartbeating. It returns the members present at the
+// end and the number of resync markers.
 func replay(t *testing.T, instance int, evs []presence.Event, stopped time.Time) (map[string]bool, int) {
 	t.Helper()
 	present := map[string]bool{}
@@ -386,7 +397,7 @@ func replay(t *testing.T, instance int, evs []presence.Event, stopped time.Time)
 			if !present[key] {
 				t.Fatalf("instance %d, event %d: %s of %s, not present (a second end of one episode)", instance, n, ev.Action, key)
 			}
-			if ev.Action == presence.Timeout && ev.Time.Before(stopped) {
+			if ev.Action == presence.Timeout && ev.Time.Before(stopped) && strings.HasPrefix(ev.UUID, "m") {
 				t.Fatalf("instance %d: %s timed out at %v while it was heartbeating", instance, key, ev.Time)
 			}
 			delete(present, key)
@@ -511,6 +522,198 @@ func TestFaultLongStall(t *testing.T) {
 		})
 		if res.failed == 0 {
 			t.Fatal("no call failed during a stall longer than the call timeout")
+		}
+	})
+}
+
+// The killed instance runs in a child process: the test binary started
+// again with these variables set (see TestMain).
+const (
+	childAddrEnv   = "PRESENCE_REDIS_CHILD_ADDR"
+	childPrefixEnv = "PRESENCE_REDIS_CHILD_PREFIX"
+	childMembers   = 30
+)
+
+// runChild is the child process of TestFaultKilledInstance: an instance,
+// its sweeper on, whose own members (k000…) heartbeat through it every
+// heartbeat period until the process is killed. It prints "ready" once
+// they are all present.
+func runChild(addr, prefix string) int {
+	spec := shortSpec()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	cfg := spec.cfg
+	cfg.Prefix = prefix
+	b, err := New(c, cfg)
+	if err != nil {
+		fmt.Println("child:", err)
+		return 1
+	}
+	var reqs []presence.HeartbeatRequest
+	for i := range childMembers {
+		reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("k%03d", i), Channels: []string{fmt.Sprintf("c%02d", i%spec.channels)}, Timeout: spec.timeout})
+	}
+	for round := 0; ; round++ {
+		if err := b.Heartbeats(ctx, reqs...); err == nil && round == 0 {
+			fmt.Println("ready")
+		}
+		time.Sleep(spec.interval) // the child's heartbeat period
+	}
+}
+
+// startChild starts the child instance on addr and prefix and waits until
+// its members are present.
+func startChild(t *testing.T, addr, prefix string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childAddrEnv+"="+addr, childPrefixEnv+"="+prefix)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case ready <- sc.Text():
+			default:
+			}
+		}
+	}()
+	select {
+	case line := <-ready:
+		if line != "ready" {
+			t.Fatalf("child instance: %s", line)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("child instance not ready after 30s")
+	}
+	return cmd
+}
+
+// TestFaultKilledInstance: an instance process killed with SIGKILL in the
+// middle of its heartbeats and sweeps (not closed: no leave, nothing
+// flushed) has its members timed out once, by the other instances, not
+// before their deadlines and not later than the bound, while the load
+// through the others goes on.
+func TestFaultKilledInstance(t *testing.T) {
+	withEachOptions(t, func(t *testing.T, spec faultSpec) {
+		srv := startRedis(t)
+		f := newFaultEnv(t, srv.addr(), spec)
+		child := startChild(t, srv.addr(), f.prefix)
+		f.start()
+		time.Sleep(spec.warmup) // load before the fault
+		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		f.mu.Lock()
+		f.lastDue = killed.Add(spec.timeout)
+		f.mu.Unlock()
+		time.Sleep(spec.after) // load after it
+		res := f.finish()
+		// each of the killed instance's members timed out once on every
+		// instance, not before the deadline of the last heartbeat it can
+		// have made
+		for i, l := range f.logs {
+			timeouts := map[string]int{}
+			for _, ev := range l.events() {
+				if ev.Action != presence.Timeout || !strings.HasPrefix(ev.UUID, "k") {
+					continue
+				}
+				timeouts[ev.UUID]++
+				if earliest := killed.Add(spec.timeout - spec.interval - lateSlack); ev.Time.Before(earliest) {
+					t.Fatalf("instance %d: %s timed out at %v, before its deadline (killed at %v)", i, ev.UUID, ev.Time, killed)
+				}
+			}
+			if len(timeouts) != childMembers {
+				t.Fatalf("instance %d: %d of the killed instance's %d members timed out", i, len(timeouts), childMembers)
+			}
+		}
+		t.Logf("killed instance: its %d members timed out once on each of %d instances; %v events", childMembers, len(f.bs), res.events)
+	})
+}
+
+// TestFaultManyDue: 10,000 memberships due at one instant, three instances
+// sweeping on the real clock: each times out once, not before its
+// deadline, and every instance delivers each join and timeout once.
+func TestFaultManyDue(t *testing.T) {
+	withEachOptions(t, func(t *testing.T, spec faultSpec) {
+		const members = 10_000
+		srv := startRedis(t)
+		cfg := spec.cfg
+		cfg.Prefix = uniquePrefix(t)
+		var bs []*Backend
+		var logs []*eventLog
+		for range 3 {
+			c := redis.NewClient(spec.options(srv.addr()))
+			t.Cleanup(func() { c.Close() })
+			b := newBackend(t, c, cfg)
+			bs = append(bs, b)
+			logs = append(logs, newEventLog(t, b, 4*members))
+		}
+		// one more instance makes the heartbeats with its clock stopped, so
+		// that every membership has the same deadline
+		frozen := clock.NewMock()
+		frozen.Set(time.Now())
+		hcfg := cfg
+		hcfg.Clock, hcfg.SweepInterval = frozen, -1
+		hb := newBackend(t, newClient(t, srv.addr()), hcfg)
+		timeout := 5 * time.Second
+		due := frozen.Now().Add(timeout)
+		var reqs []presence.HeartbeatRequest
+		for i := range members {
+			reqs = append(reqs, presence.HeartbeatRequest{UUID: fmt.Sprintf("u%05d", i), Channels: []string{fmt.Sprintf("c%02d", i%100)}, Timeout: timeout})
+			if len(reqs) == 500 {
+				if err := hb.Heartbeats(ctx, reqs...); err != nil {
+					t.Fatal(err)
+				}
+				reqs = reqs[:0]
+			}
+		}
+		limit := due.Add(cfg.SweepInterval + 3*lateSlack)
+		for {
+			st, err := bs[0].Stats(ctx)
+			if err == nil && st.Memberships == 0 {
+				break
+			}
+			if time.Now().After(limit) {
+				t.Fatalf("memberships still present %v after their deadline (stats %+v, %v)", time.Since(due), st, err)
+			}
+			time.Sleep(50 * time.Millisecond) // polling the store, not waiting for an event
+		}
+		for i, b := range bs {
+			retryUnavailable(t, "flush", func() error { return b.Flush(ctx) })
+			joins, timeouts := map[string]int{}, map[string]int{}
+			for _, ev := range logs[i].close(t) {
+				switch ev.Action {
+				case presence.Join:
+					joins[ev.UUID]++
+				case presence.Timeout:
+					timeouts[ev.UUID]++
+					if ev.Time.Before(due) {
+						t.Fatalf("instance %d: %s timed out at %v, before its deadline %v", i, ev.UUID, ev.Time, due)
+					}
+				default:
+					t.Fatalf("instance %d: unexpected %s event", i, ev.Action)
+				}
+			}
+			if len(joins) != members || len(timeouts) != members {
+				t.Fatalf("instance %d: %d joined, %d timed out; want %d each", i, len(joins), len(timeouts), members)
+			}
+			for u, n := range timeouts {
+				if n != 1 || joins[u] != 1 {
+					t.Fatalf("instance %d: %s joined %d times, timed out %d times; want once each", i, u, joins[u], n)
+				}
+			}
 		}
 	})
 }

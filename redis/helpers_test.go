@@ -246,6 +246,9 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(quiet{})
+	if addr := os.Getenv(childAddrEnv); addr != "" {
+		os.Exit(runChild(addr, os.Getenv(childPrefixEnv)))
+	}
 	code := m.Run()
 	if shared.server != nil {
 		shared.server.stop()
