@@ -4,8 +4,9 @@
 // call), and run one Lua script per partition touched (keys.go), which
 // changes the state and appends the events to the partition's stream in one
 // atomic step. Events reach local subscriptions through the stream reader
-// (reader.go), never directly from a call. It is the only file that starts
-// goroutines besides reader.go: the sweeper.
+// (reader.go), never directly from a call. Every round trip goes through
+// call.go, which bounds it by the caller's context. Goroutines: the sweeper
+// (here), the stream readers (reader.go), one per round trip (call.go).
 
 package presenceredis
 
@@ -126,8 +127,12 @@ var _ presence.Backend = (*Backend)(nil)
 // leave, timeout and state change happens once cluster-wide, and every
 // instance delivers it once to its local subscriptions.
 //
-// All methods are safe for concurrent use. A call that returned is visible
-// to every later call on any instance; its events reach local subscriptions
+// All methods are safe for concurrent use. Every call that goes to Redis
+// returns by its context's deadline, or after Config.CallTimeout when the
+// context has none, and when the context is cancelled; it then returns an
+// error wrapping presence.ErrUnavailable and the context's error, and may
+// or may not have been applied. A call that returned is visible to every
+// later call on any instance; its events reach local subscriptions
 // asynchronously (Flush waits for them). The Backend does not own the Redis
 // client: Close leaves it open.
 type Backend struct {
@@ -508,7 +513,8 @@ func (b *Backend) isClosed() error {
 // Heartbeat makes req.UUID present on its targets, as
 // presence.Engine.Heartbeat does: a join event for each absent target, a
 // silent refresh for each present one (a state-change when the heartbeat's
-// state differs). Bad input returns an error and changes nothing. Each
+// state differs). A call naming no channel and no group is
+// presence.ErrNoTargets. Bad input returns an error and changes nothing. Each
 // partition touched is one atomic script; with one partition the whole call
 // is atomic.
 func (b *Backend) Heartbeat(ctx context.Context, req presence.HeartbeatRequest) error {
@@ -608,8 +614,9 @@ func (b *Backend) channelCalls(s *redis.Script, now time.Time, chans []string, h
 	return calls
 }
 
-// Leave removes uuid from its targets as presence.Engine.Leave does: a
-// leave event for each present one, pending state dropped on each.
+// Leave removes req.UUID from its targets as presence.Engine.Leave does: a
+// leave event for each present one, pending state dropped on each. A call
+// naming no channel and no group is presence.ErrNoTargets.
 func (b *Backend) Leave(ctx context.Context, req presence.LeaveRequest) error {
 	if err := b.checkTargets("leave", req.UUID, req.Channels, req.Groups); err != nil {
 		return err
@@ -625,10 +632,12 @@ func (b *Backend) Leave(ctx context.Context, req presence.LeaveRequest) error {
 	return err
 }
 
-// SetState replaces uuid's state on every target and returns it as stored
-// (canonical JSON), as presence.Engine.SetState does: a state-change event
-// on each present target, pending state (for Config.DefaultTimeout) on each
-// absent one.
+// SetState replaces req.UUID's state on every target and returns it as
+// stored (canonical JSON), as presence.Engine.SetState does: a
+// state-change event on each present target, pending state (for
+// Config.DefaultTimeout) on each absent one. A Go string is refused
+// (presence.ErrInvalidState): pass raw JSON as json.RawMessage. A call
+// naming no channel and no group is presence.ErrNoTargets.
 func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (json.RawMessage, error) {
 	if err := b.checkTargets("set_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
@@ -655,8 +664,8 @@ func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (j
 	return json.RawMessage(st), nil
 }
 
-// GetState returns uuid's state on each target where it has one (present
-// or pending), keyed by channel. The map is the caller's.
+// GetState returns req.UUID's state on each target where it has one
+// (present or pending), keyed by channel. The map is the caller's.
 func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (map[string]json.RawMessage, error) {
 	if err := b.checkTargets("get_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
@@ -871,8 +880,10 @@ func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 // stream readers with the engine's rules (bounded buffer, slow consumers
 // closed with presence.ErrSlowConsumer). It receives the events of the calls
 // (on any instance) that return after Subscribe returns, not those of calls
-// that returned before it was called. After Redis lost events the
-// subscription receives a resync marker (see IsResync).
+// that returned before it was called (when Redis cannot be read before
+// ctx's deadline it starts at once, without that guarantee). After Redis
+// lost events the subscription receives a resync marker (see IsResync).
+// Naming nothing without opts.All is presence.ErrNoTargets.
 func (b *Backend) Subscribe(ctx context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
