@@ -462,3 +462,91 @@ func BenchmarkMixed(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
+
+// asBackend hides e's concrete type from the compiler, so calls through the
+// result are real interface calls, as in a server written against
+// presence.Backend.
+//
+//go:noinline
+func asBackend(e *presence.Engine) presence.Backend { return e }
+
+// BenchmarkInterface runs the hot paths on a 1M engine called directly on
+// *Engine and through the presence.Backend interface, in one run: what a
+// server written against any backend pays for the interface. The loops are
+// written out for each, so that "direct" is a direct call. "fresh-slice"
+// heartbeats build their one-channel slice on the caller's stack for every
+// call, as a server parsing a request does.
+func BenchmarkInterface(b *testing.B) {
+	e, w := loaded(b, presence.Config{})
+	be := asBackend(e)
+	b.Run("heartbeat/direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			e.Heartbeat(ctx, w.reqs[i%len(w.reqs)])
+		}
+	})
+	b.Run("heartbeat/backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			be.Heartbeat(ctx, w.reqs[i%len(w.reqs)])
+		}
+	})
+	b.Run("heartbeat-fresh-slice/direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p := w.pairs[i%len(w.pairs)]
+			chans := [1]string{w.channels[p[1]]}
+			e.Heartbeat(ctx, presence.HeartbeatRequest{UUID: w.uuids[p[0]], Channels: chans[:]})
+		}
+	})
+	b.Run("heartbeat-fresh-slice/backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			p := w.pairs[i%len(w.pairs)]
+			chans := [1]string{w.channels[p[1]]}
+			be.Heartbeat(ctx, presence.HeartbeatRequest{UUID: w.uuids[p[0]], Channels: chans[:]})
+		}
+	})
+	b.Run("churn/direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			r := &w.reqs[i%len(w.reqs)]
+			e.Leave(ctx, presence.LeaveRequest{UUID: r.UUID, Channels: r.Channels})
+			e.Heartbeat(ctx, *r)
+		}
+	})
+	b.Run("churn/backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			r := &w.reqs[i%len(w.reqs)]
+			be.Leave(ctx, presence.LeaveRequest{UUID: r.UUID, Channels: r.Channels})
+			be.Heartbeat(ctx, *r)
+		}
+	})
+	b.Run("occupancy/direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			e.Occupancy(ctx, w.channels[i%len(w.channels)])
+		}
+	})
+	b.Run("occupancy/backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			be.Occupancy(ctx, w.channels[i%len(w.channels)])
+		}
+	})
+	b.Run("here_now/direct", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			c := i % len(w.channels)
+			e.HereNow(ctx, presence.HereNowQuery{Channels: w.channels[c : c+1]})
+		}
+	})
+	b.Run("here_now/backend", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			c := i % len(w.channels)
+			be.HereNow(ctx, presence.HereNowQuery{Channels: w.channels[c : c+1]})
+		}
+	})
+}

@@ -4,6 +4,21 @@
 // on timeout, channel groups, and a stream of join, leave, timeout,
 // state-change and interval events, all in-process.
 //
+// The behaviour every call promises, with every point PubNub leaves open
+// decided, is written down in [docs/behaviour.md] of the repository.
+//
+// # The presence API
+//
+// [Backend] is the one presence API: [*Engine] implements it in memory, the
+// Redis backend (module github.com/presencekit/presence/redis) implements
+// it for several servers sharing one presence view, and the PubNub REST
+// facade (github.com/presencekit/presence/pubnubhttp) and the behaviour
+// suite (presencetest) are written against it. Every call takes a
+// context.Context first; the Engine never waits and does not consult it.
+// Calls that name channels take a request struct (HeartbeatRequest,
+// LeaveRequest, SetStateRequest, GetStateRequest, HereNowQuery) and must
+// name at least one channel or group (ErrNoTargets).
+//
 // # Model
 //
 // A membership is a (channel, uuid) pair that is present, with a deadline
@@ -31,7 +46,15 @@
 // sweeper goroutine expires memberships when they fall due, at most
 // Config.SweepInterval late; with a mock clock, advance it and call
 // Engine.Sweep, which performs every due expiry and delivers its events
-// before returning.
+// before returning. A membership is present while now < deadline.
+//
+// # Errors
+//
+// Bad input changes nothing and returns an error naming the value and the
+// rule, wrapping one of the sentinels of errors.go for errors.Is: a name
+// error wraps ErrInvalidName and ErrInvalidChannel, ErrInvalidGroup or
+// ErrInvalidUUID; a state that is not a JSON object (a Go string included:
+// pass raw JSON as json.RawMessage) is ErrInvalidState.
 //
 // # Concurrency
 //
@@ -39,4 +62,6 @@
 // shards by channel and by uuid; heartbeats, leaves, state changes and
 // here_now of one channel on different shards run in parallel, and no hot
 // path takes a global lock.
+//
+// [docs/behaviour.md]: https://github.com/presencekit/presence/blob/main/docs/behaviour.md
 package presence

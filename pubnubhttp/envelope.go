@@ -6,6 +6,8 @@
 package pubnubhttp
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -24,9 +26,11 @@ const (
 // sorted, which PubNub's clients accept (real responses have no fixed order).
 type obj = map[string]any
 
-// writeJSON writes v with PubNub's headers.
+// writeJSON writes v with PubNub's headers. Strings are written as they
+// are: '<', '>' and '&' are not HTML-escaped (a state holding them comes
+// back as it was set, not six times longer).
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		// Only values built by this package are written; a failure is a bug.
 		status = http.StatusInternalServerError
@@ -41,6 +45,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// marshal is json.Marshal without HTML escaping (json.RawMessage values
+// included) and without the Encoder's trailing newline.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // writeOK writes the success envelope of service plus the fields of extra.
@@ -79,8 +95,8 @@ func writeError(w http.ResponseWriter, service string, err error) {
 }
 
 // errorStatus maps an error to its HTTP status and message. Every input
-// error of the engine is a 400 naming the value and the rule; a closed
-// engine is 503.
+// error of the backend is a 400 naming the value and the rule; a closed
+// backend, or one that could not answer in time (ErrUnavailable), is 503.
 func errorStatus(err error) (int, string) {
 	var ae *apiError
 	switch {
@@ -94,10 +110,15 @@ func errorStatus(err error) (int, string) {
 		errors.Is(err, presence.ErrInvalidTimeout),
 		errors.Is(err, presence.ErrInvalidPaging),
 		errors.Is(err, presence.ErrTooManyChannels),
-		errors.Is(err, presence.ErrGroupFull):
+		errors.Is(err, presence.ErrGroupFull),
+		errors.Is(err, presence.ErrNoTargets):
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, presence.ErrClosed):
 		return http.StatusServiceUnavailable, "Service Unavailable"
+	case errors.Is(err, presence.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		// The cause (a store address, a driver message) stays on the
+		// server: the client learns only that it should retry.
+		return http.StatusServiceUnavailable, "Service Unavailable: the presence store did not answer in time"
 	}
 	return http.StatusInternalServerError, "Internal Server Error"
 }

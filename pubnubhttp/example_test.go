@@ -10,16 +10,15 @@ import (
 	"github.com/presencekit/presence/pubnubhttp"
 )
 
-// Serve an engine over PubNub's REST API and call it as an SDK would: a
+// Serve an in-memory engine (any presence.Backend works the same way) over PubNub's REST API and call it as an SDK would: a
 // heartbeat, then here_now.
 func Example() {
-	cfg := presence.Config{}
-	eng, err := presence.New(cfg)
+	eng, err := presence.New(presence.Config{})
 	if err != nil {
 		panic(err)
 	}
 	defer eng.Close()
-	h, err := pubnubhttp.New(eng, pubnubhttp.Options{Engine: cfg})
+	h, err := pubnubhttp.New(eng, pubnubhttp.Options{})
 	if err != nil {
 		panic(err)
 	}

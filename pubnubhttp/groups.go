@@ -4,11 +4,14 @@
 
 package pubnubhttp
 
-import "net/http"
+import (
+	"context"
+	"net/http"
+)
 
 // listGroups answers the list of every group.
-func (h *Handler) listGroups(w http.ResponseWriter, req *request) error {
-	groups, err := h.eng.Groups()
+func (h *Handler) listGroups(ctx context.Context, w http.ResponseWriter, req *request) error {
+	groups, err := h.b.Groups(ctx)
 	if err != nil {
 		return err
 	}
@@ -17,15 +20,15 @@ func (h *Handler) listGroups(w http.ResponseWriter, req *request) error {
 }
 
 // editGroup answers ?add=, ?remove= or, with neither, the group's channels.
-func (h *Handler) editGroup(w http.ResponseWriter, req *request) error {
+func (h *Handler) editGroup(ctx context.Context, w http.ResponseWriter, req *request) error {
 	var err error
 	switch {
 	case req.query.has("add"):
-		err = h.eng.AddChannels(req.group, req.query.list("add"))
+		err = h.b.AddChannels(ctx, req.group, req.query.list("add"))
 	case req.query.has("remove"):
-		err = h.eng.RemoveChannels(req.group, req.query.list("remove"))
+		err = h.b.RemoveChannels(ctx, req.group, req.query.list("remove"))
 	default:
-		chans, err := h.eng.GroupChannels(req.group)
+		chans, err := h.b.GroupChannels(ctx, req.group)
 		if err != nil {
 			return err
 		}
@@ -41,8 +44,8 @@ func (h *Handler) editGroup(w http.ResponseWriter, req *request) error {
 }
 
 // deleteGroup answers the deletion of a group.
-func (h *Handler) deleteGroup(w http.ResponseWriter, req *request) error {
-	if err := h.eng.DeleteGroup(req.group); err != nil {
+func (h *Handler) deleteGroup(ctx context.Context, w http.ResponseWriter, req *request) error {
+	if err := h.b.DeleteGroup(ctx, req.group); err != nil {
 		return err
 	}
 	h.groupVersion.Add(1)

@@ -6,42 +6,43 @@
 package pubnubhttp
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
 )
 
 // Defaults of Options' zero fields.
 const (
 	DefaultMaxURLBytes     = 32 << 10
-	DefaultMaxNames        = 200
 	DefaultPollTimeout     = 280 * time.Second
 	DefaultMaxPollsPerUUID = 3
 	DefaultMaxPolls        = 10000
 	DefaultLogSize         = 1 << 16
 	DefaultMaxMessages     = 100
 	DefaultHandshakeReplay = time.Second
+	DefaultCallTimeout     = 10 * time.Second
 )
 
 // Options tunes a Handler. The zero value is ready to use; every field says
-// what its zero means.
+// what its zero means. The presence settings (timeouts, name limits, the
+// clock) are the backend's own, read from its Config.
 type Options struct {
-	// Engine is the Config the engine was created with. The handler reads
-	// its timeouts (DefaultTimeout, MinTimeout, MaxTimeout) to renew the
-	// presence of a held long-poll before it expires. Zero means the
-	// engine's defaults.
-	Engine presence.Config
-
 	// MaxURLBytes bounds the request target; a longer one is answered 414.
-	// Zero means 32 KiB, PubNub's limit.
+	// Zero means 32 KiB, PubNub's limit. An http.Server refuses a request
+	// line longer than its MaxHeaderBytes with 431 before the handler sees
+	// it: set MaxHeaderBytes above MaxURLBytes (cmd/presenced uses 1 MiB).
 	MaxURLBytes int
 	// MaxNames bounds the names one request lists: the path's channels plus
-	// the channel-group parameter's groups. Zero means 200 (a subscribe
-	// with presence names each channel twice).
+	// the channel-group parameter's groups, "-pnpres" names included. Zero
+	// means twice the backend's Config.MaxNamesPerCall, so that a subscribe
+	// naming each of its channels with its presence twin fits exactly when
+	// its distinct names do.
 	MaxNames int
 
 	// PollTimeout is how long a subscribe long-poll is held when nothing
@@ -69,20 +70,20 @@ type Options struct {
 	// MaxMessages bounds the events of one subscribe response. Zero means
 	// 100.
 	MaxMessages int
-
-	// Now is the time of /time/0 and of the subscribe cursors. Zero means
-	// time.Now. Pass the engine's clock's Now when it is not the real one.
-	Now func() time.Time
+	// CallTimeout bounds each backend call a request makes (a network
+	// backend that cannot answer in time makes the request a 503). Zero
+	// means 10 s.
+	CallTimeout time.Duration
 }
 
-func (o Options) withDefaults() Options {
+func (o Options) withDefaults(cfg presence.Config) Options {
 	defInt := func(v *int, d int) {
 		if *v <= 0 {
 			*v = d
 		}
 	}
 	defInt(&o.MaxURLBytes, DefaultMaxURLBytes)
-	defInt(&o.MaxNames, DefaultMaxNames)
+	defInt(&o.MaxNames, 2*max(cfg.MaxNamesPerCall, 1))
 	defInt(&o.MaxPollsPerUUID, DefaultMaxPollsPerUUID)
 	defInt(&o.MaxPolls, DefaultMaxPolls)
 	defInt(&o.LogSize, DefaultLogSize)
@@ -93,58 +94,85 @@ func (o Options) withDefaults() Options {
 	if o.HandshakeReplay == 0 {
 		o.HandshakeReplay = DefaultHandshakeReplay
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	e := &o.Engine
-	if e.DefaultTimeout == 0 {
-		e.DefaultTimeout = presence.DefaultTimeout
-	}
-	if e.MinTimeout == 0 {
-		e.MinTimeout = presence.DefaultMinTimeout
-	}
-	if e.MaxTimeout == 0 {
-		e.MaxTimeout = presence.DefaultMaxTimeout
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
 	}
 	return o
 }
 
-// Handler serves PubNub's presence REST API over an engine: here_now,
-// where_now, heartbeat, leave, set and get state, channel registration,
-// /time/0, and subscribe for presence events. It accepts any sub key.
+// Handler serves PubNub's presence REST API over a presence backend:
+// here_now, where_now, heartbeat, leave, set and get state, channel
+// registration, /time/0, and subscribe for presence events. It accepts any
+// sub key.
 //
 // A Handler is safe for concurrent use. It runs one goroutine that copies
-// the engine's events into its event log; Close stops it and ends every
-// held long-poll. Closing the Handler does not close the engine.
+// the backend's events into its event log; Close stops it and ends every
+// held long-poll. Closing the Handler does not close the backend.
 type Handler struct {
-	eng  *presence.Engine
+	b    presence.Backend
+	cfg  presence.Config // b.Config(): timeouts and the clock
 	opt  Options
 	log  *eventLog
 	poll pollTable
 
 	groupVersion atomic.Uint64 // bumped by every group edit made here
+	wakeups      atomic.Uint64 // held long-polls woken by an entry that may concern them
+	ctx          context.Context
+	cancel       context.CancelFunc // ends ctx at Close
 	done         chan struct{}
 	closeOnce    sync.Once
 	wg           sync.WaitGroup
 }
 
-// New returns a Handler serving eng with opt. It subscribes to all of eng's
-// events; it returns the engine's error if that fails (a closed engine).
-func New(eng *presence.Engine, opt Options) (*Handler, error) {
-	if eng == nil {
-		return nil, errors.New("pubnubhttp: nil engine")
+// New returns a Handler serving b with opt. It reads b's Config for the
+// presence timeouts, the name limit and the clock (the time of /time/0 and
+// of subscribe cursors), and subscribes to all of b's events; it returns
+// the backend's error if that fails (a closed backend).
+func New(b presence.Backend, opt Options) (*Handler, error) {
+	if b == nil {
+		return nil, errors.New("pubnubhttp: nil backend")
 	}
-	opt = opt.withDefaults()
-	h := &Handler{eng: eng, opt: opt, done: make(chan struct{})}
+	cfg := withConfigDefaults(b.Config())
+	opt = opt.withDefaults(cfg)
+	h := &Handler{b: b, cfg: cfg, opt: opt, done: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.poll.init()
-	h.log = newEventLog(opt.LogSize, timetoken(opt.Now()))
-	sub, err := eng.Subscribe(presence.SubscribeOptions{All: true})
+	h.log = newEventLog(opt.LogSize, timetoken(h.now()))
+	ctx, cancel := context.WithTimeout(h.ctx, opt.CallTimeout)
+	defer cancel()
+	sub, err := b.Subscribe(ctx, presence.SubscribeOptions{All: true})
 	if err != nil {
+		h.cancel()
 		return nil, err
 	}
 	h.wg.Add(1)
 	go h.pump(sub)
 	return h, nil
+}
+
+// withConfigDefaults fills the zero fields of a backend's Config that the
+// handler reads, in case a backend returns them unfilled.
+func withConfigDefaults(c presence.Config) presence.Config {
+	if c.Clock == nil {
+		c.Clock = clock.New()
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&c.DefaultTimeout, presence.DefaultTimeout}, {&c.MinTimeout, presence.DefaultMinTimeout}, {&c.MaxTimeout, presence.DefaultMaxTimeout}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&c.MaxNamesPerCall, presence.DefaultMaxNamesPerCall}, {&c.MaxNameBytes, presence.DefaultMaxNameBytes}, {&c.MaxStateBytes, presence.DefaultMaxStateBytes}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	return c
 }
 
 // Close ends every held long-poll (each is answered with no events and its
@@ -154,10 +182,14 @@ func New(eng *presence.Engine, opt Options) (*Handler, error) {
 func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
 		close(h.done)
+		h.cancel()
 		h.wg.Wait()
 	})
 	return nil
 }
+
+// now is the backend's clock's time.
+func (h *Handler) now() time.Time { return h.cfg.Clock.Now() }
 
 // ServeHTTP answers one PubNub REST request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -197,28 +229,44 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch req.route {
+	case routeHeartbeat, routeLeave, routeSetState, routeGetState, routeSubscribe:
+		if len(req.channels)+len(groups) == 0 {
+			// PubNub answers 400 for a call that names nothing to act on.
+			writeError(w, service, badRequest("Missing channels: "+req.route.String()+" needs a channel in the path or a channel-group parameter"))
+			return
+		}
+	}
+	if req.route == routeSubscribe {
+		// A long-poll is bounded by PollTimeout; its calls get their own
+		// deadlines.
+		if err := h.subscribe(w, r, req, groups); err != nil {
+			writeError(w, service, err)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.opt.CallTimeout)
+	defer cancel()
+	switch req.route {
 	case routeTime:
-		writeJSON(w, http.StatusOK, []int64{timetoken(h.opt.Now())})
+		writeJSON(w, http.StatusOK, []int64{timetoken(h.now())})
 	case routeHereNow, routeGlobalHereNow:
-		err = h.hereNow(w, req, groups)
+		err = h.hereNow(ctx, w, req, groups)
 	case routeWhereNow:
-		err = h.whereNow(w, req)
+		err = h.whereNow(ctx, w, req)
 	case routeHeartbeat:
-		err = h.heartbeat(w, req, groups)
+		err = h.heartbeat(ctx, w, req, groups)
 	case routeLeave:
-		err = h.leave(w, req, groups)
+		err = h.leave(ctx, w, req, groups)
 	case routeSetState:
-		err = h.setState(w, req, groups)
+		err = h.setState(ctx, w, req, groups)
 	case routeGetState:
-		err = h.getState(w, req, groups)
+		err = h.getState(ctx, w, req, groups)
 	case routeListGroups:
-		err = h.listGroups(w, req)
+		err = h.listGroups(ctx, w, req)
 	case routeGroup:
-		err = h.editGroup(w, req)
+		err = h.editGroup(ctx, w, req)
 	case routeDeleteGroup:
-		err = h.deleteGroup(w, req)
-	case routeSubscribe:
-		err = h.subscribe(w, r, req, groups)
+		err = h.deleteGroup(ctx, w, req)
 	}
 	if err != nil {
 		writeError(w, service, err)

@@ -2,6 +2,7 @@ package pubnubhttp
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,7 +35,7 @@ func TestTime(t *testing.T) {
 func TestHereNowSingleChannelShapes(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u1", "ch")
-	if _, err := f.eng.SetState("u2", []string{"ch"}, nil, `{"mood":"ok"}`); err != nil {
+	if _, err := f.eng.SetState(t.Context(), presence.SetStateRequest{UUID: "u2", Channels: []string{"ch"}, State: json.RawMessage(`{"mood":"ok"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	f.heartbeat("u2", "ch")
@@ -58,10 +60,10 @@ func TestHereNowMultiShapes(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u1", "a", "b")
 	f.heartbeat("u2", "a")
-	if err := f.eng.AddChannels("g", []string{"b", "empty"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"b", "empty"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.eng.AddChannels("solo", []string{"a"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "solo", []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
 	ok := `"status":200,"message":"OK","service":"Presence"`
@@ -130,7 +132,7 @@ func TestHereNowPaging(t *testing.T) {
 func TestErrors(t *testing.T) {
 	f := newFixture(t, presence.Config{MaxStateBytes: 64, MaxNamesPerCall: 3, MaxGroupEdit: 2}, Options{MaxURLBytes: 2048, MaxNames: 5})
 	f.heartbeat("present", "ch")
-	if err := f.eng.AddChannels("g", []string{"ch"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"ch"}); err != nil {
 		t.Fatal(err)
 	}
 	big := `{"k":"` + strings.Repeat("x", 100) + `"}`
@@ -184,7 +186,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, _ := f.eng.Stats()
+			before, _ := f.eng.Stats(t.Context())
 			code, body := f.do(tt.target)
 			if code != tt.status {
 				t.Errorf("status %d, want %d; body %s", code, tt.status, body)
@@ -212,7 +214,7 @@ func TestErrors(t *testing.T) {
 					t.Errorf("error %v, want 1", m["error"])
 				}
 			}
-			after, _ := f.eng.Stats()
+			after, _ := f.eng.Stats(t.Context())
 			if after.Memberships != before.Memberships || after.Events != before.Events || after.Groups != before.Groups {
 				t.Errorf("bad input changed the engine: stats %+v, then %+v", before, after)
 			}
@@ -239,7 +241,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	if got := resp.Header.Get("Allow"); got != "GET" {
 		t.Errorf("Allow %q, want GET", got)
 	}
-	if n, _ := f.eng.Occupancy("ch"); n != 0 {
+	if n, _ := f.eng.Occupancy(t.Context(), "ch"); n != 0 {
 		t.Errorf("occupancy after a refused POST %d, want 0", n)
 	}
 }
@@ -253,7 +255,7 @@ func TestWhereNow(t *testing.T) {
 
 func TestHeartbeatAndLeave(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
-	if err := f.eng.AddChannels("g", []string{"g1", "g2"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"g1", "g2"}); err != nil {
 		t.Fatal(err)
 	}
 	f.checkJSON("/v2/presence/sub-key/k/channel/a,b/heartbeat?uuid=u&heartbeat=60", `{"status":200,"message":"OK","service":"Presence"}`)
@@ -273,7 +275,7 @@ func TestHeartbeatAndLeave(t *testing.T) {
 
 func TestHeartbeatState(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
-	if err := f.eng.AddChannels("g", []string{"g1"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"g1"}); err != nil {
 		t.Fatal(err)
 	}
 	// Keyed by channel and group (un-escaped JSON, as the Go SDK sends it).
@@ -287,7 +289,7 @@ func TestHeartbeatState(t *testing.T) {
 func TestSetAndGetState(t *testing.T) {
 	f := newFixture(t, presence.Config{}, Options{})
 	f.heartbeat("u", "a", "b")
-	if err := f.eng.AddChannels("g", []string{"b", "c"}); err != nil {
+	if err := f.eng.AddChannels(t.Context(), "g", []string{"b", "c"}); err != nil {
 		t.Fatal(err)
 	}
 	ok := `"status":200,"message":"OK","service":"Presence"`
@@ -327,7 +329,7 @@ func TestTolerantRequests(t *testing.T) {
 	f.get("/v2/presence/sub_key/k/channel/a%2Bb,c%20d/heartbeat?uuid=u%201&pnsdk=PubNub-Go%2F7.3.2&l_pres=0.1&ee&requestid=x&whatever=%zz")
 	f.checkJSON("/v2/presence/sub-key/k/uuid/u%201", `{"status":200,"message":"OK","service":"Presence","payload":{"channels":["a+b","c d"]}}`)
 	// The list is split before decoding: %2C stays inside the name, which
-	// the engine then refuses (',' is the list separator, SPEC §5).
+	// the engine then refuses (',' is the list separator).
 	code, body := f.do("/v2/presence/sub_key/k/channel/x%2Cy/heartbeat?uuid=u")
 	if code != 400 || !strings.Contains(string(body), `invalid channel \"x,y\"`) {
 		t.Errorf("channel x%%2Cy: status %d body %s, want 400 naming \"x,y\"", code, body)
@@ -391,5 +393,160 @@ func TestPendingStateJoins(t *testing.T) {
 	msgs, _, _ := f.collect(path, cursor, 1)
 	if want := `{"action":"join","uuid":"u","occupancy":1,"data":{"ready":true}}`; !jsonEqual(t, without(msgs[0]), want) {
 		t.Errorf("join: got %v, want %s", msgs[0], want)
+	}
+}
+
+// TestMissingTargets: a heartbeat, leave, set_state or get_state naming no
+// channel and no group is a 400 in PubNub's error envelope, as subscribe
+// is, and changes nothing. One naming only presence names ("-pnpres",
+// which SDKs may send) is fine and does nothing.
+func TestMissingTargets(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	f.heartbeat("present", "ch")
+	for _, target := range []string{
+		"/v2/presence/sub-key/k/channel/,/heartbeat?uuid=u",
+		"/v2/presence/sub-key/k/channel/,/heartbeat?uuid=u&channel-group=",
+		"/v2/presence/sub-key/k/channel/,/leave?uuid=present",
+		"/v2/presence/sub-key/k/channel/,/uuid/present/data?state=%7B%22a%22%3A1%7D",
+		"/v2/presence/sub-key/k/channel/,/uuid/present",
+		"/v2/subscribe/k/,/0?uuid=u",
+	} {
+		before, _ := f.eng.Stats(t.Context())
+		code, body := f.do(target)
+		m := decode(t, body)
+		msg, _ := m["message"].(string)
+		if code != http.StatusBadRequest || m["status"] != 400.0 || m["error"] != 1.0 || m["service"] != "Presence" || !strings.Contains(msg, "Missing channels") {
+			t.Errorf("GET %s: status %d body %s, want 400 and the error envelope naming the missing channels", target, code, body)
+		}
+		after, _ := f.eng.Stats(t.Context())
+		if after != before {
+			t.Errorf("GET %s changed the engine: stats %+v, then %+v", target, before, after)
+		}
+	}
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch-pnpres/heartbeat?uuid=w", `{"status":200,"message":"OK","service":"Presence"}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch-pnpres/leave?uuid=present", `{"status":200,"action":"leave","message":"OK","service":"Presence"}`)
+	f.checkJSON("/v2/presence/sub-key/k/channel/ch?uuid=x", `{"status":200,"message":"OK","service":"Presence","occupancy":1,"uuids":["present"]}`)
+}
+
+// TestChannelGroupTrailingSlash: an add or remove whose group is empty
+// (".../channel-group/?add=x") is refused, not taken for "list groups".
+func TestChannelGroupTrailingSlash(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	f.get("/v1/channel-registration/sub-key/k/channel-group/g?add=a")
+	for _, target := range []string{
+		"/v1/channel-registration/sub-key/k/channel-group/?add=x",
+		"/v1/channel-registration/sub-key/k/channel-group/?remove=a",
+	} {
+		code, body := f.do(target)
+		m := decode(t, body)
+		msg, _ := m["message"].(string)
+		if code != http.StatusBadRequest || m["error"] != true || m["service"] != "channel-registry" || !strings.Contains(msg, "invalid group") {
+			t.Errorf("GET %s: status %d body %s, want 400 naming the invalid (empty) channel group", target, code, body)
+		}
+	}
+	ok := `"status":200,"message":"OK","service":"channel-registry","error":false`
+	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/", `{`+ok+`,"payload":{"groups":["g"],"sub_key":"k"}}`)
+	f.checkJSON("/v1/channel-registration/sub-key/k/channel-group/g", `{`+ok+`,"payload":{"channels":["a"],"group":"g"}}`)
+}
+
+// TestLongTargetIs414: a request target over MaxURLBytes is answered 414 in
+// the error envelope, however long (cmd/presenced tests the same through a
+// real http.Server).
+func TestLongTargetIs414(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	for _, n := range []int{DefaultMaxURLBytes + 1, 100 << 10} {
+		target := "/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u&pad=" + strings.Repeat("x", n)
+		code, body := f.do(target)
+		m := decode(t, body)
+		if code != http.StatusRequestURITooLong || m["status"] != 414.0 || m["error"] != 1.0 {
+			t.Errorf("target of %d bytes: status %d body %.200s, want 414 in the error envelope", len(target), code, body)
+		}
+	}
+}
+
+// TestStateNotHTMLEscaped: '<', '>' and '&' in a state come back as they
+// were set, in every response that carries state, not as \u003c and the
+// like (six times longer).
+func TestStateNotHTMLEscaped(t *testing.T) {
+	f := newFixture(t, presence.Config{}, Options{})
+	cursor := f.subscribe("/v2/subscribe/k/ch-pnpres/0?uuid=listener").cursor(t)
+	state := `{"html":"<b>a & b</b>"}`
+	f.heartbeat("u", "ch")
+	for _, target := range []string{
+		"/v2/presence/sub-key/k/channel/ch/uuid/u/data?state=%7B%22html%22%3A%22%3Cb%3Ea%20%26%20b%3C%2Fb%3E%22%7D",
+		"/v2/presence/sub-key/k/channel/ch/uuid/u",
+		"/v2/presence/sub-key/k/channel/ch,other/uuid/u",
+		"/v2/presence/sub-key/k/channel/ch?state=1",
+		"/v2/subscribe/k/ch-pnpres/0?uuid=listener&tt=" + strconv.FormatInt(cursor, 10),
+	} {
+		code, body := f.do(target)
+		if code != http.StatusOK || !strings.Contains(string(body), `"<b>a & b</b>"`) || strings.Contains(string(body), `\u003c`) {
+			t.Errorf("GET %s: status %d body %s, want 200 and the state as set: %s", target, code, body, state)
+		}
+	}
+}
+
+// stalled is a backend whose presence calls cannot reach their store: they
+// fail as a network backend's do, with ErrUnavailable wrapping the cause.
+// It records the context of each call.
+type stalled struct {
+	*presence.Engine
+	ctxs chan context.Context
+}
+
+func (s stalled) fail(ctx context.Context) error {
+	s.ctxs <- ctx
+	return fmt.Errorf("%w: %w", presence.ErrUnavailable, context.DeadlineExceeded)
+}
+
+func (s stalled) Heartbeat(ctx context.Context, _ presence.HeartbeatRequest) error {
+	return s.fail(ctx)
+}
+
+func (s stalled) HereNow(ctx context.Context, _ presence.HereNowQuery) (presence.HereNowResult, error) {
+	return presence.HereNowResult{}, s.fail(ctx)
+}
+
+func (s stalled) AddChannels(ctx context.Context, _ string, _ []string) error {
+	return s.fail(ctx)
+}
+
+type ctxKey struct{}
+
+// TestUnavailableIs503: a backend that cannot reach its store makes the
+// request a 503 in PubNub's envelope, without the cause's details; every
+// backend call gets the request's context.
+func TestUnavailableIs503(t *testing.T) {
+	eng, err := presence.New(presence.Config{SweepInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	b := stalled{Engine: eng, ctxs: make(chan context.Context, 1)}
+	h, err := New(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, tt := range []struct{ target, service string }{
+		{"/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u", "Presence"},
+		{"/v2/presence/sub-key/k/channel/ch", "Presence"},
+		{"/v2/subscribe/k/ch/0?uuid=u", "Presence"},
+		{"/v1/channel-registration/sub-key/k/channel-group/g?add=a", "channel-registry"},
+	} {
+		u, _ := url.ParseRequestURI(tt.target)
+		r := (&http.Request{Method: "GET", RequestURI: tt.target, URL: u, Header: http.Header{}}).WithContext(context.WithValue(t.Context(), ctxKey{}, tt.target))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		m := decode(t, w.Body.Bytes())
+		if msg, _ := m["message"].(string); w.Code != http.StatusServiceUnavailable || m["status"] != 503.0 || !strings.HasPrefix(msg, "Service Unavailable") || m["service"] != tt.service {
+			t.Errorf("GET %s: status %d body %s, want 503 Service Unavailable from %s", tt.target, w.Code, w.Body, tt.service)
+		}
+		if strings.Contains(w.Body.String(), "deadline") {
+			t.Errorf("GET %s: body %s names the cause; want it kept on the server", tt.target, w.Body)
+		}
+		if ctx := <-b.ctxs; ctx.Value(ctxKey{}) != tt.target {
+			t.Errorf("GET %s: the backend call's context is not the request's", tt.target)
+		}
 	}
 }

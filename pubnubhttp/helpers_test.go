@@ -35,8 +35,6 @@ func newFixture(t *testing.T, cfg presence.Config, opt Options) *fixture {
 	if err != nil {
 		t.Fatalf("presence.New: %v", err)
 	}
-	opt.Engine = cfg
-	opt.Now = clk.Now
 	h, err := New(eng, opt)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -108,7 +106,7 @@ func (f *fixture) checkJSON(target, want string) {
 
 func (f *fixture) heartbeat(uuid string, channels ...string) {
 	f.t.Helper()
-	if err := f.eng.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: channels}); err != nil {
+	if err := f.eng.Heartbeat(f.t.Context(), presence.HeartbeatRequest{UUID: uuid, Channels: channels}); err != nil {
 		f.t.Fatalf("Heartbeat(%s, %v): %v", uuid, channels, err)
 	}
 }

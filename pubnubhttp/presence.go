@@ -7,6 +7,7 @@ package pubnubhttp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -104,7 +105,7 @@ func contains(l []string, s string) bool {
 }
 
 // hereNow answers here_now and global here_now.
-func (h *Handler) hereNow(w http.ResponseWriter, req *request, groups []string) error {
+func (h *Handler) hereNow(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
 	q := presence.HereNowQuery{
 		Channels:      req.channels,
 		Groups:        groups,
@@ -124,7 +125,7 @@ func (h *Handler) hereNow(w http.ResponseWriter, req *request, groups []string) 
 	default:
 		q.Limit = limit // the engine refuses values outside 0..1000
 	}
-	res, err := h.eng.HereNow(q)
+	res, err := h.b.HereNow(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -146,7 +147,7 @@ func (h *Handler) hereNow(w http.ResponseWriter, req *request, groups []string) 
 	if req.route == routeHereNow && len(req.channels) == 1 && len(groups) == 0 {
 		c, _ := res.Channel(req.channels[0])
 		// "uuids" is written even for occupancy only: the Go SDK reads
-		// the occupancy of a single channel only next to it (SPEC §7).
+		// the occupancy of a single channel only next to it.
 		writeOK(w, servicePresence, obj{"occupancy": c.Occupancy, "uuids": uuids(c)})
 		return nil
 	}
@@ -172,8 +173,8 @@ func (h *Handler) hereNow(w http.ResponseWriter, req *request, groups []string) 
 }
 
 // whereNow answers where_now for the path's uuid.
-func (h *Handler) whereNow(w http.ResponseWriter, req *request) error {
-	chans, err := h.eng.WhereNow(req.uuid)
+func (h *Handler) whereNow(ctx context.Context, w http.ResponseWriter, req *request) error {
+	chans, err := h.b.WhereNow(ctx, req.uuid)
 	if err != nil {
 		return err
 	}
@@ -199,12 +200,17 @@ func presenceArgs(req *request, channels, groups []string) (presence.HeartbeatRe
 // heartbeat answers heartbeat: the query's uuid is present on the targets.
 // Presence names are ignored, as in subscribe: an SDK subscribed to
 // "x-pnpres" as a plain channel heartbeats it too.
-func (h *Handler) heartbeat(w http.ResponseWriter, req *request, groups []string) error {
+func (h *Handler) heartbeat(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
 	hb, err := presenceArgs(req, withoutPresence(req.channels), withoutPresence(groups))
 	if err != nil {
 		return err
 	}
-	if err := h.eng.Heartbeat(hb); err != nil {
+	if len(hb.Channels)+len(hb.Groups) == 0 {
+		// Only presence names: nothing to be present on.
+		writeOK(w, servicePresence, nil)
+		return nil
+	}
+	if err := h.b.Heartbeat(ctx, hb); err != nil {
 		return err
 	}
 	writeOK(w, servicePresence, nil)
@@ -226,9 +232,12 @@ func withoutPresence(l []string) []string {
 
 // leave answers leave for the query's uuid. Presence names are ignored:
 // nobody is present on them.
-func (h *Handler) leave(w http.ResponseWriter, req *request, groups []string) error {
-	if err := h.eng.Leave(req.query.get("uuid"), withoutPresence(req.channels), withoutPresence(groups)); err != nil {
-		return err
+func (h *Handler) leave(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
+	lr := presence.LeaveRequest{UUID: req.query.get("uuid"), Channels: withoutPresence(req.channels), Groups: withoutPresence(groups)}
+	if len(lr.Channels)+len(lr.Groups) > 0 {
+		if err := h.b.Leave(ctx, lr); err != nil {
+			return err
+		}
 	}
 	writeOK(w, servicePresence, obj{"action": "leave"})
 	return nil
@@ -236,7 +245,7 @@ func (h *Handler) leave(w http.ResponseWriter, req *request, groups []string) er
 
 // setState answers set_state: the path's uuid gets the state on every
 // target; the response echoes the state as stored.
-func (h *Handler) setState(w http.ResponseWriter, req *request, groups []string) error {
+func (h *Handler) setState(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
 	if !req.query.has("state") {
 		return badRequest("Missing state: set_state needs a state=<JSON object> parameter")
 	}
@@ -244,7 +253,7 @@ func (h *Handler) setState(w http.ResponseWriter, req *request, groups []string)
 	if strings.TrimSpace(raw) == "" {
 		return badRequest("Invalid JSON specified. state \"\": empty")
 	}
-	st, err := h.eng.SetState(req.uuid, req.channels, groups, raw)
+	st, err := h.b.SetState(ctx, presence.SetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups, State: json.RawMessage(raw)})
 	if err != nil {
 		return err
 	}
@@ -254,8 +263,8 @@ func (h *Handler) setState(w http.ResponseWriter, req *request, groups []string)
 
 // getState answers get_state: one channel and no group gives the single
 // shape, anything else payload.channels.
-func (h *Handler) getState(w http.ResponseWriter, req *request, groups []string) error {
-	states, err := h.eng.GetState(req.uuid, req.channels, groups)
+func (h *Handler) getState(ctx context.Context, w http.ResponseWriter, req *request, groups []string) error {
+	states, err := h.b.GetState(ctx, presence.GetStateRequest{UUID: req.uuid, Channels: req.channels, Groups: groups})
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (q query) get(key string) string {
 // list returns key's value decoded and then split on ',', without empty
 // elements. Query lists are decoded first because the JS SDK encodes the
 // whole joined list (the ',' arrives as %2C) while the Go SDK sends it raw;
-// names cannot hold a ',' (SPEC §5), so both read the same.
+// names cannot hold a ',' (the list separator), so both read the same.
 func (q query) list(key string) []string {
 	var out []string
 	for name := range strings.SplitSeq(q.get(key), ",") {
@@ -171,8 +171,9 @@ func splitTarget(target string) (path, rawQuery string) {
 func parseRequest(target string) (*request, error) {
 	rawPath, rawQuery := splitTarget(target)
 	req := &request{query: parseQuery(rawQuery)}
+	trailing := false
 	if len(rawPath) > 1 {
-		rawPath = strings.TrimSuffix(rawPath, "/")
+		rawPath, trailing = strings.CutSuffix(rawPath, "/")
 	}
 	seg := strings.Split(rawPath[1:], "/")
 	at := func(i int) string {
@@ -235,6 +236,11 @@ func parseRequest(target string) (*request, error) {
 			return nil, err
 		}
 		switch {
+		case len(seg) == 5 && trailing && (req.query.has("add") || req.query.has("remove")):
+			// ".../channel-group/?add=x" edits the group named "" (an
+			// error), rather than listing groups and dropping the edit.
+			req.route = routeGroup
+			return req, nil
 		case len(seg) == 5:
 			req.route = routeListGroups
 			return req, nil

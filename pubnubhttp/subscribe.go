@@ -1,161 +1,41 @@
-// subscribe.go holds subscribe (/v2/subscribe/...) for presence: the event
-// log, a bounded ring of the engine's events indexed by cursor, that long-polls
-// read from; the goroutine that fills it; the table that bounds long-polls per
-// uuid; and the rendering of PubNub's subscribe envelope.
-//
-// Cursors. The envelope's t.t is a cursor into the log, not an event's own
-// timetoken: events of different channels reach the log in an order that
-// their timetokens need not follow, so each entry gets cursor =
-// max(event timetoken, previous cursor + 1), which is strictly increasing in
-// log order and still a 17-digit timetoken. A client whose cursor fell out of
-// the ring, lies ahead of it, or precedes a gap (the engine closed the log's
-// subscription as a slow consumer) is told to resync: it receives one
-// interval event with here_now_refresh:true per presence channel it
-// subscribes to, and the current cursor. Nothing is dropped silently.
+// subscribe.go holds subscribe (/v2/subscribe/...) for presence: the
+// goroutine that copies the backend's events into the event log
+// (eventlog.go), the table that bounds long-polls per uuid, the long-poll
+// itself, and the rendering of PubNub's subscribe envelope.
 
 package pubnubhttp
 
 import (
+	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/rules"
 )
 
 const pnpres = "-pnpres"
 
-// entry is one logged event, or a gap marker.
-type entry struct {
-	cursor int64
-	gap    bool
-	ev     presence.Event
-	groups []string // the watched groups that held ev.Channel when it was logged
+// isResyncMarker reports whether ev is a backend's resync marker rather
+// than an event: an interval event with here_now_refresh and a negative
+// occupancy, which the Redis backend sends when events were lost (a Redis
+// restart without persistence, a reader too far behind). The log takes it
+// as a gap.
+func isResyncMarker(ev *presence.Event) bool {
+	return ev.Action == presence.Interval && ev.HereNowRefresh && ev.Occupancy < 0
 }
 
-// eventLog is a ring of entries in cursor order. It also holds the set of
-// watched groups (groups some client subscribed to as "<g>-pnpres"), under
-// the same lock, so that an entry logged after a client named a group is
-// tagged with it.
-type eventLog struct {
-	mu      sync.Mutex
-	ring    []entry
-	head, n int
-	last    int64 // cursor of the newest entry, or the base when empty
-	evicted int64 // newest cursor no longer held (the base at start)
-	wake    chan struct{}
-	watched map[string]time.Time
-}
-
-func newEventLog(size int, base int64) *eventLog {
-	return &eventLog{
-		ring:    make([]entry, size),
-		last:    base,
-		evicted: base,
-		wake:    make(chan struct{}),
-		watched: make(map[string]time.Time),
-	}
-}
-
-// appendLocked adds e with the next cursor and wakes the waiting polls.
-// Caller holds l.mu.
-func (l *eventLog) appendLocked(e entry, tt int64) {
-	e.cursor = max(tt, l.last+1)
-	l.last = e.cursor
-	if l.n == len(l.ring) {
-		l.evicted = l.ring[l.head].cursor
-		l.ring[l.head] = entry{}
-		l.head = (l.head + 1) % len(l.ring)
-		l.n--
-	}
-	l.ring[(l.head+l.n)%len(l.ring)] = e
-	l.n++
-	close(l.wake)
-	l.wake = make(chan struct{})
-}
-
-// cursorAt returns the cursor from which a handshake at time threshold
-// reads: that of the newest entry not after threshold, or the cursor before
-// the oldest entry held when every entry is newer.
-func (l *eventLog) cursorAt(threshold int64) int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	at := func(i int) *entry { return &l.ring[(l.head+i)%len(l.ring)] }
-	i := sort.Search(l.n, func(i int) bool { return at(i).cursor > threshold })
-	if i == 0 {
-		return l.evicted
-	}
-	return at(i - 1).cursor
-}
-
-// lastCursor returns the cursor of the newest entry.
-func (l *eventLog) lastCursor() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.last
-}
-
-// watch marks groups as watched at now.
-func (l *eventLog) watch(groups []string, now time.Time) {
-	if len(groups) == 0 {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, g := range groups {
-		l.watched[g] = now
-	}
-}
-
-// match says whether a poll receives an entry, and with which subscription
-// match ("b").
-type match func(*entry) (string, bool)
-
-// read returns the entries after cursor after that m accepts (at most max),
-// the cursor to answer with, whether the client must resync, and a channel
-// closed at the next append.
-func (l *eventLog) read(after int64, limit int, m match) (out []entry, subs []string, next int64, resync bool, wake <-chan struct{}) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after < l.evicted || after > l.last {
-		return nil, nil, l.last, true, l.wake
-	}
-	at := func(i int) *entry { return &l.ring[(l.head+i)%len(l.ring)] }
-	i := sort.Search(l.n, func(i int) bool { return at(i).cursor > after })
-	next = after
-	for ; i < l.n && len(out) < limit; i++ {
-		e := at(i)
-		if e.gap {
-			return nil, nil, l.last, true, l.wake
-		}
-		next = e.cursor
-		if b, ok := m(e); ok {
-			out = append(out, *e)
-			subs = append(subs, b)
-		}
-	}
-	return out, subs, next, false, l.wake
-}
-
-// groupCache remembers the channels of watched groups for the event
-// goroutine. An entry is refreshed when a group edit went through the
-// handler or after a second (for edits made on the engine directly).
-type groupCache struct {
-	sets    map[string]map[string]struct{}
-	version uint64
-	at      time.Time
-}
-
-// pump copies the engine's events into the log until Close. When the
-// engine closes its subscription as a slow consumer it resubscribes and
-// logs a gap, so clients resync instead of missing events.
+// pump copies the backend's events into the log until Close. When the
+// backend closes its subscription as a slow consumer it logs a gap, so
+// clients resync instead of missing events, and subscribes again (retrying
+// while the backend is unavailable).
 func (h *Handler) pump(sub *presence.Subscription) {
 	defer h.wg.Done()
-	cache := groupCache{sets: map[string]map[string]struct{}{}}
+	cache := groupCache{sets: map[string]groupSet{}}
 	for {
 		select {
 		case <-h.done:
@@ -167,56 +47,106 @@ func (h *Handler) pump(sub *presence.Subscription) {
 				continue
 			}
 			if !errors.Is(sub.Err(), presence.ErrSlowConsumer) {
-				<-h.done // the engine is closed: nothing more will come
+				<-h.done // the backend is closed: nothing more will come
 				return
 			}
-			next, err := h.eng.Subscribe(presence.SubscribeOptions{All: true})
-			h.log.mu.Lock()
-			h.log.appendLocked(entry{gap: true}, timetoken(h.opt.Now()))
-			h.log.mu.Unlock()
-			if err != nil {
-				<-h.done
+			h.log.addGap()
+			if sub = h.resubscribe(); sub == nil {
 				return
 			}
-			sub = next
 		}
 	}
 }
 
-// logEvent tags ev with the watched groups that contain its channel and
-// appends it to the log.
-func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
-	l := h.log
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var tags []string
-	if len(l.watched) > 0 {
-		now := h.opt.Now()
-		if v := h.groupVersion.Load(); v != cache.version || now.Sub(cache.at) > time.Second || now.Before(cache.at) {
-			clear(cache.sets)
-			cache.version, cache.at = v, now
+// resubscribe subscribes to all of the backend's events again, retrying
+// with a growing pause while the backend cannot answer. It returns nil
+// when the handler or the backend is closed.
+func (h *Handler) resubscribe() *presence.Subscription {
+	pause := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(h.ctx, h.opt.CallTimeout)
+		sub, err := h.b.Subscribe(ctx, presence.SubscribeOptions{All: true})
+		cancel()
+		if err == nil {
+			return sub
 		}
-		for g, seen := range l.watched {
-			if now.Sub(seen) > 2*h.opt.PollTimeout+time.Minute {
-				delete(l.watched, g)
-				delete(cache.sets, g)
-				continue
-			}
-			set, ok := cache.sets[g]
-			if !ok {
-				chans, _ := h.eng.GroupChannels(g)
-				set = make(map[string]struct{}, len(chans))
-				for _, c := range chans {
-					set[c] = struct{}{}
-				}
-				cache.sets[g] = set
-			}
-			if _, in := set[ev.Channel]; in {
-				tags = append(tags, g)
-			}
+		if errors.Is(err, presence.ErrClosed) {
+			<-h.done
+			return nil
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-h.done:
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		pause = min(2*pause, 5*time.Second)
+	}
+}
+
+// groupSet is the channels of one group as the event goroutine last read
+// them.
+type groupSet struct {
+	chans map[string]struct{}
+	at    time.Time // when read (real time: this is a cache of a store)
+}
+
+// groupCache remembers the channels of watched groups for the event
+// goroutine. A set is read again after a group edit made through this
+// handler, and otherwise after a second (edits made on the backend
+// directly, or through another server sharing it).
+type groupCache struct {
+	sets    map[string]groupSet
+	version uint64
+}
+
+// channels returns group g's channels, reading them from the backend when
+// the cached set is stale. When the backend cannot answer it keeps the
+// stale set.
+func (h *Handler) groupChannels(c *groupCache, g string) map[string]struct{} {
+	if v := h.groupVersion.Load(); v != c.version {
+		clear(c.sets)
+		c.version = v
+	}
+	old, ok := c.sets[g]
+	if ok && time.Since(old.at) <= time.Second {
+		return old.chans
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, h.opt.CallTimeout)
+	chans, err := h.b.GroupChannels(ctx, g)
+	cancel()
+	if err != nil {
+		return old.chans
+	}
+	set := make(map[string]struct{}, len(chans))
+	for _, ch := range chans {
+		set[ch] = struct{}{}
+	}
+	c.sets[g] = groupSet{chans: set, at: time.Now()}
+	return set
+}
+
+// logEvent tags ev with the watched groups that contain its channel and
+// appends it to the log. The groups are looked up without the log's lock.
+func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
+	if isResyncMarker(&ev) {
+		h.log.addGap()
+		return
+	}
+	snapshot := h.log.watchedGroups(h.now(), 2*h.opt.PollTimeout+time.Minute)
+	var tags []string
+	for _, g := range snapshot {
+		if _, in := h.groupChannels(cache, g)[ev.Channel]; in {
+			tags = append(tags, g)
 		}
 	}
-	l.appendLocked(entry{ev: ev, groups: tags}, ev.Timetoken)
+	for g := range cache.sets {
+		if !contains(snapshot, g) {
+			delete(cache.sets, g)
+		}
+	}
+	h.log.addEvent(ev, tags, snapshot)
 }
 
 // poll is one held long-poll; evict is closed to end it early.
@@ -280,14 +210,14 @@ func (t *pollTable) held() int {
 	return t.total
 }
 
-// effectiveTimeout is the timeout the engine applies to a heartbeat asking
-// for d.
+// effectiveTimeout is the timeout the backend applies to a heartbeat
+// asking for d.
 func (h *Handler) effectiveTimeout(d time.Duration) time.Duration {
-	e := h.opt.Engine
+	c := h.cfg
 	if d == 0 {
-		d = e.DefaultTimeout
+		d = c.DefaultTimeout
 	}
-	return max(e.MinTimeout, min(d, e.MaxTimeout))
+	return max(c.MinTimeout, min(d, c.MaxTimeout))
 }
 
 // subscribeCall is one parsed and validated subscribe.
@@ -300,13 +230,28 @@ type subscribeCall struct {
 	tt         int64                     // its cursor; 0 is the handshake
 }
 
+// names returns the backend's naming rules, to check the presence names of
+// a subscribe, which no backend call checks, without a round trip.
+func (h *Handler) names() *rules.Rules {
+	return &rules.Rules{
+		MaxNameBytes:      h.cfg.MaxNameBytes,
+		MaxNamesPerCall:   h.cfg.MaxNamesPerCall,
+		MaxStateBytes:     h.cfg.MaxStateBytes,
+		StrictNames:       h.cfg.StrictNames,
+		ErrInvalidName:    presence.ErrInvalidName,
+		ErrInvalidChannel: presence.ErrInvalidChannel,
+		ErrInvalidGroup:   presence.ErrInvalidGroup,
+		ErrInvalidUUID:    presence.ErrInvalidUUID,
+		ErrTooManyNames:   presence.ErrTooManyNames,
+		ErrInvalidState:   presence.ErrInvalidState,
+		ErrStateTooLarge:  presence.ErrStateTooLarge,
+	}
+}
+
 // parseSubscribe reads and validates a subscribe; it changes nothing.
 // Names ending in -pnpres (channels or groups) select presence events; the
 // others are joined.
 func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall, error) {
-	if len(req.channels)+len(groups) == 0 {
-		return nil, badRequest("Missing channels: subscribe needs a channel in the path or a channel-group parameter")
-	}
 	s := &subscribeCall{subKey: req.subKey}
 	var chans, grps []string
 	for _, c := range req.channels {
@@ -333,18 +278,19 @@ func (h *Handler) parseSubscribe(req *request, groups []string) (*subscribeCall,
 			return nil, badRequest("Invalid tt " + quote(v) + ": not a timetoken")
 		}
 	}
+	names := h.names()
 	for _, c := range s.presChans {
-		if _, err := h.eng.Occupancy(c); err != nil {
+		if err := names.CheckName("channel", c, true); err != nil {
 			return nil, err
 		}
 	}
 	for _, g := range s.presGroups {
-		if _, err := h.eng.GroupChannels(g); err != nil {
+		if err := names.CheckName("group", g, true); err != nil {
 			return nil, err
 		}
 	}
 	if !s.joins {
-		if _, err := h.eng.WhereNow(s.hb.UUID); err != nil { // validates the uuid
+		if err := names.CheckName("uuid", s.hb.UUID, false); err != nil {
 			return nil, err
 		}
 	}
@@ -361,27 +307,28 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	h.log.watch(s.presGroups, h.opt.Now())
+	h.log.watch(s.presGroups, h.now())
+	cursor := s.tt
 	if s.tt == 0 {
 		// The handshake's cursor lies HandshakeReplay in the past, so that
 		// the join of a heartbeat sent alongside it (the JS SDK does) and
 		// the client's own join are delivered by its first long-poll.
-		cursor := h.log.lastCursor()
+		cursor = h.log.lastCursor()
 		if h.opt.HandshakeReplay > 0 {
-			cursor = h.log.cursorAt(timetoken(h.opt.Now().Add(-h.opt.HandshakeReplay)))
+			cursor = h.log.cursorAt(timetoken(h.now().Add(-h.opt.HandshakeReplay)))
 		}
-		if s.joins {
-			if err := h.eng.Heartbeat(s.hb); err != nil {
-				return err
-			}
-		}
-		writeSubscribe(w, cursor, nil)
-		return nil
 	}
 	if s.joins {
-		if err := h.eng.Heartbeat(s.hb); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opt.CallTimeout)
+		err := h.b.Heartbeat(ctx, s.hb)
+		cancel()
+		if err != nil {
 			return err
 		}
+	}
+	if s.tt == 0 {
+		writeSubscribe(w, cursor, nil)
+		return nil
 	}
 	select {
 	case <-h.done:
@@ -389,36 +336,57 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 		return nil
 	default:
 	}
+	sel, err := h.selector(r.Context(), s)
+	if err != nil {
+		return err
+	}
 	p, err := h.poll.add(s.hb.UUID, h.opt.MaxPollsPerUUID, h.opt.MaxPolls)
 	if err != nil {
 		return err
 	}
 	defer h.poll.remove(s.hb.UUID, p)
-	h.hold(w, r, s, p)
+	h.hold(w, r, s, sel, p)
 	return nil
 }
 
-// hold answers a long-poll with the events after its cursor, waiting for
-// them up to PollTimeout. While it waits it renews the heartbeat before the
-// engine would expire it. It answers with no events when the poll times
-// out, is evicted or the handler closes, and not at all when the client
-// has gone.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, p *poll) {
-	direct := make(map[string]struct{}, len(s.presChans))
+// selector builds what a long-poll receives. It reads the channels of the
+// poll's groups whose log entries after the poll's cursor are not all
+// tagged for them (a group no client here watched until now).
+func (h *Handler) selector(ctx context.Context, s *subscribeCall) (*selector, error) {
+	sel := &selector{chans: make(map[string]struct{}, len(s.presChans)), groups: s.presGroups}
 	for _, c := range s.presChans {
-		direct[c] = struct{}{}
+		sel.chans[c] = struct{}{}
 	}
-	m := func(e *entry) (string, bool) {
-		if _, ok := direct[e.ev.Channel]; ok {
-			return e.ev.Channel + pnpres, true
+	for _, g := range s.presGroups {
+		if !h.log.needsSet(g, s.tt) {
+			continue
 		}
-		for _, g := range s.presGroups {
-			if contains(e.groups, g) {
-				return g + pnpres, true
-			}
+		cctx, cancel := context.WithTimeout(ctx, h.opt.CallTimeout)
+		chans, err := h.b.GroupChannels(cctx, g)
+		cancel()
+		if err != nil {
+			return nil, err
 		}
-		return "", false
+		set := make(map[string]struct{}, len(chans))
+		for _, c := range chans {
+			set[c] = struct{}{}
+		}
+		if sel.sets == nil {
+			sel.sets = make(map[string]map[string]struct{})
+		}
+		sel.sets[g] = set
 	}
+	return sel, nil
+}
+
+// hold answers a long-poll with the events after its cursor, waiting for
+// them up to PollTimeout. It sleeps until an event of one of its channels
+// or groups is logged (events of other channels do not wake it). While it
+// waits it renews the heartbeat before the backend would expire it. It
+// answers with no events and the newest cursor when the poll times out, is
+// evicted or the handler closes, and not at all when the client has gone.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, sel *selector, p *poll) {
+	ctx := r.Context()
 	timer := time.NewTimer(h.opt.PollTimeout)
 	defer timer.Stop()
 	var refresh <-chan time.Time
@@ -429,49 +397,71 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall,
 	}
 	after := s.tt
 	for {
-		evs, subs, next, resync, wake := h.log.read(after, h.opt.MaxMessages, m)
-		if resync {
-			writeSubscribe(w, next, h.resync(s.subKey, next, s.presChans, s.presGroups))
+		res, wt := h.log.read(after, h.opt.MaxMessages, sel, timetoken(h.now()), true)
+		if res.resync {
+			writeSubscribe(w, res.next, h.resync(ctx, s.subKey, res.next, s.presChans, s.presGroups))
 			return
 		}
-		after = next
-		if len(evs) > 0 {
-			msgs := make([]obj, len(evs))
-			for i := range evs {
-				msgs[i] = message(s.subKey, &evs[i].ev, subs[i])
+		if len(res.entries) > 0 {
+			msgs := make([]obj, len(res.entries))
+			for i := range res.entries {
+				msgs[i] = message(s.subKey, &res.entries[i].ev, res.subs[i])
 			}
-			writeSubscribe(w, next, msgs)
+			writeSubscribe(w, res.next, msgs)
 			return
 		}
+		after = res.next
+		if !h.wait(ctx, w, s, wt, &after, timer.C, refresh, p) {
+			return
+		}
+		h.wakeups.Add(1)
+	}
+}
+
+// wait waits for wt's entry. It reports true when one was logged (after
+// is then the cursor to read from); otherwise it has answered the poll, or
+// the client is gone, and reports false.
+func (h *Handler) wait(ctx context.Context, w http.ResponseWriter, s *subscribeCall, wt *waiter, after *int64, timeout <-chan time.Time, refresh <-chan time.Time, p *poll) bool {
+	end := func(answer bool) bool {
+		*after = h.log.release(wt, *after)
+		if answer {
+			writeSubscribe(w, *after, nil)
+		}
+		return false
+	}
+	for {
 		select {
-		case <-wake:
+		case <-wt.ch:
+			*after = h.log.release(wt, *after)
+			return true
 		case <-refresh:
-			if err := h.eng.Heartbeat(s.hb); errors.Is(err, presence.ErrClosed) {
-				writeSubscribe(w, after, nil)
-				return
+			hctx, cancel := context.WithTimeout(ctx, h.opt.CallTimeout)
+			err := h.b.Heartbeat(hctx, s.hb)
+			cancel()
+			if errors.Is(err, presence.ErrClosed) {
+				return end(true)
 			}
-		case <-timer.C:
-			writeSubscribe(w, after, nil)
-			return
+		case <-timeout:
+			return end(true)
 		case <-p.evict:
-			writeSubscribe(w, after, nil)
-			return
+			return end(true)
 		case <-h.done:
-			writeSubscribe(w, after, nil)
-			return
-		case <-r.Context().Done():
-			return // the client is gone: nobody to answer
+			return end(true)
+		case <-ctx.Done():
+			return end(false) // the client is gone: nobody to answer
 		}
 	}
 }
 
 // resync builds the messages that tell a client to re-read here_now: one
 // interval event with here_now_refresh per presence channel it follows.
-func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []string) []obj {
-	now := h.opt.Now()
+func (h *Handler) resync(ctx context.Context, subKey string, cursor int64, presChans, presGroups []string) []obj {
+	ctx, cancel := context.WithTimeout(ctx, h.opt.CallTimeout)
+	defer cancel()
+	now := h.now()
 	var msgs []obj
 	add := func(ch, b string) {
-		occ, err := h.eng.Occupancy(ch)
+		occ, err := h.b.Occupancy(ctx, ch)
 		if err != nil {
 			return
 		}
@@ -482,7 +472,7 @@ func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []st
 		add(c, c+pnpres)
 	}
 	for _, g := range presGroups {
-		chans, _ := h.eng.GroupChannels(g)
+		chans, _ := h.b.GroupChannels(ctx, g)
 		for _, c := range chans {
 			if !contains(presChans, c) {
 				add(c, g+pnpres)
@@ -494,7 +484,7 @@ func (h *Handler) resync(subKey string, cursor int64, presChans, presGroups []st
 
 // message renders one presence event as a subscribe envelope message: "c"
 // is the event's presence channel, "b" the subscription that matched it, "d"
-// the payload of reference §7.2.
+// the payload PubNub sends for each presence action.
 func message(subKey string, ev *presence.Event, b string) obj {
 	d := obj{
 		"action":            ev.Action.String(),

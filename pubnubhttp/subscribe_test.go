@@ -3,6 +3,7 @@ package pubnubhttp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -137,7 +138,7 @@ func TestSubscribeHandshake(t *testing.T) {
 }
 
 // TestSubscribePresenceEvents follows join, state-change, leave and
-// timeout through subscribe with the payloads of reference §7.2.
+// timeout through subscribe with the payloads PubNub sends.
 func TestSubscribePresenceEvents(t *testing.T) {
 	f := newFixture(t, presence.Config{MinTimeout: time.Second}, Options{})
 	cursor := f.subscribe("/v2/subscribe/k/ch-pnpres/0?uuid=listener").cursor(t)
@@ -148,7 +149,7 @@ func TestSubscribePresenceEvents(t *testing.T) {
 	f.get("/v2/presence/sub-key/k/channel/ch/heartbeat?uuid=u2&heartbeat=5")
 	f.get("/v2/presence/sub-key/k/channel/ch/leave?uuid=u1")
 	f.clk.Add(6 * time.Second)
-	if err := f.eng.Sweep(); err != nil {
+	if err := f.eng.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	msgs, bs, cs := f.collect("/v2/subscribe/k/ch-pnpres/0?uuid=listener", cursor, 5)
@@ -183,7 +184,7 @@ func TestSubscribeIntervalEvents(t *testing.T) {
 	f.heartbeat("u2", "ch")
 	f.heartbeat("u3", "ch")
 	f.clk.Add(10 * time.Second)
-	if err := f.eng.Sweep(); err != nil {
+	if err := f.eng.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	msgs, _, _ := f.collect("/v2/subscribe/k/ch-pnpres/0?uuid=listener", cursor, 2)
@@ -225,7 +226,7 @@ func TestSubscribeLongPollWakes(t *testing.T) {
 		t.Fatalf("got status %d body %s, want one event on ch-pnpres", r.code, r.raw)
 	}
 	// The listener's poll named "other": it joined there.
-	if n, _ := f.eng.Occupancy("other"); n != 1 {
+	if n, _ := f.eng.Occupancy(t.Context(), "other"); n != 1 {
 		t.Errorf("occupancy of other %d, want 1", n)
 	}
 }
@@ -273,7 +274,10 @@ func TestSubscribeResyncAfterSlowConsumer(t *testing.T) {
 	f.heartbeat("u2", "ch")
 	f.heartbeat("u3", "ch")
 	f.h.log.mu.Unlock()
-	waitFor(t, func() bool { st, _ := f.eng.Stats(); return st.SlowSubscriptions == 1 && st.Subscriptions == 1 })
+	waitFor(t, func() bool {
+		st, _ := f.eng.Stats(t.Context())
+		return st.SlowSubscriptions == 1 && st.Subscriptions == 1
+	})
 	env := f.subscribe(path + "&tt=" + strconv.FormatInt(cursor, 10))
 	var d map[string]any
 	if len(env.M) == 1 {
@@ -384,5 +388,112 @@ func TestSubscribeHandshakeReplay(t *testing.T) {
 		if msgs[0]["uuid"] != want {
 			t.Errorf("HandshakeReplay %v: first event of %v, want the join of %s", replay, msgs[0]["uuid"], want)
 		}
+	}
+}
+
+// TestHeldPollWakesOnlyForItsNames: a long-poll held on x (and on group g)
+// is not woken by events of other channels: it neither returns nor wakes
+// up to look at them. An event of its own channel, or of a channel of its
+// group, wakes it once and is returned.
+func TestHeldPollWakesOnlyForItsNames(t *testing.T) {
+	f := newFixture(t, presence.Config{AnnounceMax: -1}, Options{})
+	f.get("/v1/channel-registration/sub-key/k/channel-group/g?add=gx")
+	path := "/v2/subscribe/k/x-pnpres/0?uuid=listener&channel-group=g-pnpres"
+	cursor := f.subscribe(path).cursor(t)
+	ch, cancel := f.poll(path + "&tt=" + strconv.FormatInt(cursor, 10))
+	defer cancel()
+	waitFor(t, func() bool { return f.h.log.waiting() == 1 }) // it waits in the log
+	before := f.h.log.lastCursor()
+	for i := range 50 {
+		f.heartbeat(fmt.Sprintf("u%d", i), "y")
+	}
+	// Wait until the event goroutine logged all 50 joins of y.
+	waitFor(t, func() bool { return f.h.log.lastCursor() >= before+50 })
+	select {
+	case r := <-ch:
+		t.Fatalf("poll on x returned for events of y: status %d body %s", r.code, r.raw)
+	default:
+	}
+	if n := f.h.wakeups.Load(); n != 0 {
+		t.Errorf("held poll on x woken %d times by 50 events of y, want 0", n)
+	}
+	f.heartbeat("v", "x")
+	r := <-ch
+	if r.code != 200 || len(r.env.M) != 1 || r.env.M[0].C != "x-pnpres" {
+		t.Fatalf("got status %d body %s, want the join of v on x-pnpres", r.code, r.raw)
+	}
+	if n := f.h.wakeups.Load(); n != 1 {
+		t.Errorf("held poll woken %d times, want 1 (by the join on x)", n)
+	}
+	// The same through the group.
+	ch, cancel2 := f.poll(path + "&tt=" + r.env.T.T)
+	defer cancel2()
+	waitFor(t, func() bool { return f.h.log.waiting() == 1 }) // it waits in the log
+	f.heartbeat("w", "y")
+	f.heartbeat("w", "gx")
+	r = <-ch
+	if r.code != 200 || len(r.env.M) != 1 || r.env.M[0].C != "gx-pnpres" || r.env.M[0].B != "g-pnpres" {
+		t.Fatalf("got status %d body %s, want the join of w on gx-pnpres through g-pnpres", r.code, r.raw)
+	}
+	if n := f.h.wakeups.Load(); n != 2 {
+		t.Errorf("held polls woken %d times in all, want 2", n)
+	}
+}
+
+// TestCursorResumesOnAnotherHandler: two handlers reading one backend's
+// events (two servers of one service) give every event the same cursor, so
+// a client that polled one of them resumes on the other with its cursor
+// and receives exactly the events after it: none missed, none repeated.
+func TestCursorResumesOnAnotherHandler(t *testing.T) {
+	f := newFixture(t, presence.Config{AnnounceMax: -1}, Options{})
+	other, err := New(f.eng, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	g := &fixture{t: t, eng: f.eng, h: other, clk: f.clk}
+
+	path := "/v2/subscribe/k/ch-pnpres/0?uuid=listener"
+	cursor := f.subscribe(path).cursor(t)
+	f.heartbeat("u1", "ch")
+	f.heartbeat("u2", "ch")
+	msgs, _, _ := f.collect(path, cursor, 2)
+	env := f.subscribe(path + "&tt=" + strconv.FormatInt(cursor, 10))
+	if len(env.M) != 2 || msgs[1]["uuid"] != "u2" {
+		t.Fatalf("first server: %d messages, want the joins of u1 and u2", len(env.M))
+	}
+	cursor = env.cursor(t)
+	f.heartbeat("u3", "ch")
+	f.heartbeat("u4", "ch")
+	waitFor(t, func() bool { return other.log.lastCursor() >= cursor+2 })
+	got, _, _ := g.collect(path, cursor, 2)
+	if len(got) != 2 || got[0]["uuid"] != "u3" || got[1]["uuid"] != "u4" {
+		t.Errorf("second server from the first one's cursor: %v, want exactly the joins of u3 and u4", got)
+	}
+}
+
+// TestCursorAheadOfLog: a cursor a little ahead of this server's log (an
+// event another server logged first) waits for the events after it; one
+// far ahead (not a cursor of this service) resyncs.
+func TestCursorAheadOfLog(t *testing.T) {
+	base := start.UnixNano() / 100
+	l := newEventLog(8, base)
+	sel := &selector{chans: map[string]struct{}{"ch": {}}}
+	ahead := base + int64(time.Second/100)
+	res, w := l.read(ahead, 10, sel, base, true)
+	if res.resync || w == nil || res.next != ahead {
+		t.Fatalf("cursor 1 s ahead: resync %v, waiter %v, next %d; want a wait from %d", res.resync, w != nil, res.next, ahead)
+	}
+	l.addEvent(presence.Event{Channel: "ch", Timetoken: ahead}, nil, nil) // delivered by the other server already
+	l.addEvent(presence.Event{Channel: "ch", UUID: "new", Timetoken: ahead + 1}, nil, nil)
+	<-w.ch
+	after := l.release(w, res.next)
+	res, _ = l.read(after, 10, sel, base, false)
+	if res.resync || len(res.entries) != 1 || res.entries[0].ev.UUID != "new" {
+		t.Errorf("after the wait: resync %v, %d entries; want only the event after the cursor", res.resync, len(res.entries))
+	}
+	far := base + int64(time.Hour/100)
+	if res, w := l.read(far, 10, sel, base, true); !res.resync || w != nil {
+		t.Errorf("cursor an hour ahead: resync %v, want a resync and no wait", res.resync)
 	}
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's whole test run, on a fresh machine with Go (and, for the
 # server's conformance tests, node and npm): the core with the race
-# detector, then every other module's own ci.sh. `.ci/run` calls this.
+# detector, then every other module's own ci.sh, then the install check
+# (the published modules installed from outside the repository through a
+# file-system module proxy). `.ci/run` calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +21,13 @@ go test -race -count=1 ./...
 echo "== core: every benchmark once, at 1% of the workload"
 PRESENCE_BENCH_SCALE=0.01 go test -run '^$' -bench . -benchtime 1x . > /dev/null
 
-for module in pubnubhttp redis bench/compare; do
+for module in pubnubhttp cmd/presenced redis metrics bench/compare; do
   if [ -f "$module/ci.sh" ]; then
     echo "== $module"
     bash "$module/ci.sh"
   fi
 done
+echo "== install check"
+bash scripts/install-check.sh
+
 echo "== all green"

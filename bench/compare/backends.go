@@ -77,6 +77,10 @@ func FillHot(b Backend, w *Workload) {
 	}
 }
 
+// ctx is the context of the engine's calls: the in-memory engine does not
+// consult it, so one shared value costs nothing per call.
+var ctx = context.Background()
+
 // Engine is the presence engine as a Backend.
 type Engine struct {
 	E *presence.Engine
@@ -95,14 +99,14 @@ func NewEngine(w *Workload, cfg presence.Config) *Engine {
 // Heartbeat implements Backend with a one-channel heartbeat of the default
 // timeout.
 func (b *Engine) Heartbeat(uuid string, c int) {
-	if err := b.E.Heartbeat(presence.HeartbeatRequest{UUID: uuid, Channels: b.w.ChanSlices[c]}); err != nil {
+	if err := b.E.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: b.w.ChanSlices[c]}); err != nil {
 		panic(err)
 	}
 }
 
 // Leave implements Backend.
 func (b *Engine) Leave(uuid string, c int) {
-	if err := b.E.Leave(uuid, b.w.ChanSlices[c], nil); err != nil {
+	if err := b.E.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: b.w.ChanSlices[c]}); err != nil {
 		panic(err)
 	}
 }
@@ -112,7 +116,7 @@ func (b *Engine) Leave(uuid string, c int) {
 func (b *Engine) HereNow(c int) int {
 	n := 0
 	for off := 0; ; off += presence.DefaultHereNowLimit {
-		r, err := b.E.HereNow(presence.HereNowQuery{Channels: b.w.ChanSlices[c], Offset: off})
+		r, err := b.E.HereNow(ctx, presence.HereNowQuery{Channels: b.w.ChanSlices[c], Offset: off})
 		if err != nil {
 			panic(err)
 		}
@@ -126,7 +130,7 @@ func (b *Engine) HereNow(c int) int {
 
 // Occupancy implements Backend.
 func (b *Engine) Occupancy(c int) int {
-	n, err := b.E.Occupancy(b.w.Channels[c])
+	n, err := b.E.Occupancy(ctx, b.w.Channels[c])
 	if err != nil {
 		panic(err)
 	}

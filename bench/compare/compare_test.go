@@ -139,7 +139,7 @@ func BenchmarkHereNow(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					var err error
-					if buf, err = e.AppendOccupants(buf[:0], ch); err != nil || len(buf) != size.n {
+					if buf, err = e.AppendOccupants(ctx, buf[:0], ch); err != nil || len(buf) != size.n {
 						b.Fatalf("AppendOccupants listed %d uuids (%v), want %d", len(buf), err, size.n)
 					}
 				}
@@ -287,7 +287,7 @@ func benchExpireEngineMock(b *testing.B) {
 		mock.Set(start.Add(presence.DefaultTimeout))
 		b.StartTimer()
 		cpu0, t0 := cpuTime(), time.Now()
-		if err := be.E.Sweep(); err != nil {
+		if err := be.E.Sweep(ctx); err != nil {
 			b.Fatal(err)
 		}
 		last := d.wait(b)
@@ -318,7 +318,7 @@ func benchExpireEngineReal(b *testing.B) {
 		uuids := cloneAll(w.UUIDs)
 		deadline := time.Now().Add(expireWait(w))
 		for _, p := range w.Pairs {
-			err := be.E.Heartbeat(presence.HeartbeatRequest{
+			err := be.E.Heartbeat(ctx, presence.HeartbeatRequest{
 				UUID: uuids[p.U], Channels: w.ChanSlices[p.C], Timeout: time.Until(deadline),
 			})
 			if err != nil {
@@ -399,7 +399,7 @@ type drainer struct {
 }
 
 func newDrainer(b *testing.B, e *presence.Engine, want int) *drainer {
-	sub, err := e.Subscribe(presence.SubscribeOptions{All: true, Buffer: 1 << 16})
+	sub, err := e.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: 1 << 16})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -457,7 +457,7 @@ func benchEvents(b *testing.B, op string, subscribe bool) {
 	var drained sync.WaitGroup
 	if subscribe {
 		var err error
-		if sub, err = be.E.Subscribe(presence.SubscribeOptions{All: true, Buffer: eventsBuffer}); err != nil {
+		if sub, err = be.E.Subscribe(ctx, presence.SubscribeOptions{All: true, Buffer: eventsBuffer}); err != nil {
 			b.Fatal(err)
 		}
 		drained.Add(1)

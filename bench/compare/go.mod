@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/benbjohnson/clock v1.3.5
 	github.com/centrifugal/centrifuge v0.40.1
-	github.com/presencekit/presence v0.0.0
+	github.com/presencekit/presence v0.2.0
 )
 
 require (
@@ -28,5 +28,3 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 	pgregory.net/rapid v1.3.0 // indirect
 )
-
-replace github.com/presencekit/presence => ../../

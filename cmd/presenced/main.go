@@ -1,10 +1,14 @@
-// Command presenced serves an in-memory presence engine over PubNub's
-// presence REST API, so that PubNub SDKs pointed at it (origin set to its
-// address, TLS off) work unchanged.
+// Command presenced serves presence over PubNub's presence REST API, so
+// that PubNub SDKs pointed at it (origin set to its address, TLS off) work
+// unchanged. It runs on the in-memory engine, or with -redis on the Redis
+// backend, where several presenced processes sharing one Redis are one
+// presence service.
 //
-//	go run ./cmd/presenced -addr 127.0.0.1:8090
+//	go install github.com/presencekit/presence/cmd/presenced@latest
+//	presenced -addr 127.0.0.1:8090
+//	presenced -addr 127.0.0.1:8091 -redis redis://127.0.0.1:6379/0
 //
-// Flags set the engine's Config and the server's limits; run with -h for the
+// Flags set the presence Config and the server's limits; run with -h for the
 // list. A bad flag is reported with the rule it breaks and exit code 2.
 // SIGINT or SIGTERM shuts the server down gracefully: held long-polls are
 // answered, in-flight requests finish, and the process exits 0.
@@ -33,6 +37,10 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// maxHeaderBytes is the http.Server's MaxHeaderBytes: the request line and
+// headers it reads before refusing a request with 431.
+const maxHeaderBytes = 1 << 20
+
 // exit codes
 const (
 	exitOK    = 0
@@ -48,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		cfg  presence.Config
 		opt  pubnubhttp.Options
+		bf   backendFlags
 		addr string
 	)
 	fs.StringVar(&addr, "addr", "127.0.0.1:8090", "`host:port` to listen on (port 0 picks a free one)")
@@ -65,9 +74,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.MaxPollsPerUUID, "max-polls-per-uuid", pubnubhttp.DefaultMaxPollsPerUUID, "long-polls held at once per uuid (a new one ends the oldest)")
 	fs.IntVar(&opt.MaxPolls, "max-polls", pubnubhttp.DefaultMaxPolls, "long-polls held at once in all")
 	fs.IntVar(&opt.LogSize, "event-log", pubnubhttp.DefaultLogSize, "presence events kept for subscribers to catch up on")
-	fs.IntVar(&opt.MaxNames, "max-names", pubnubhttp.DefaultMaxNames, "channels plus groups listed by one request")
+	fs.DurationVar(&opt.CallTimeout, "call-timeout", pubnubhttp.DefaultCallTimeout, "how long a request waits for the backend before it answers 503")
+	bf.register(fs)
+	fs.IntVar(&cfg.MaxNamesPerCall, "max-names", presence.DefaultMaxNamesPerCall, "distinct channels plus groups one call may name (a request may list twice as many names, counting each channel's -pnpres twin)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "usage: presenced [flags]\n\nServes PubNub's presence REST API from an in-memory engine, or with -redis\nfrom Redis, shared by every presenced using the same Redis.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -80,21 +91,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "presenced: unexpected argument %q: presenced takes flags only\n", fs.Arg(0))
 		return exitUsage
 	}
-	if err := checkFlags(cfg, opt); err != nil {
+	if err := checkFlags(cfg, opt, bf); err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitUsage
 	}
 	if opt.HandshakeReplay == 0 {
 		opt.HandshakeReplay = -1 // Options' zero means the default; the flag's means none
 	}
-	eng, err := presence.New(cfg)
-	if err != nil {
+	if err := checkConfig(cfg); err != nil {
 		fmt.Fprintf(stderr, "presenced: bad flags: %v\n", err)
 		return exitUsage
 	}
-	defer eng.Close()
-	opt.Engine = cfg
-	h, err := pubnubhttp.New(eng, opt)
+	b, closeBackend, err := openBackend(cfg, bf, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "presenced: %v\n", err)
+		return exitError
+	}
+	defer closeBackend()
+	h, err := pubnubhttp.New(b, opt)
 	if err != nil {
 		fmt.Fprintf(stderr, "presenced: %v\n", err)
 		return exitError
@@ -110,7 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// Far above the handler's MaxURLBytes (32 KiB), so that the
+		// handler answers a long request target 414 in PubNub's envelope
+		// (net/http answers a request line over MaxHeaderBytes 431, plain).
+		MaxHeaderBytes: maxHeaderBytes,
 	}
 	srv.RegisterOnShutdown(func() { h.Close() })
 	fmt.Fprintf(stdout, "presenced: listening on http://%s\n", ln.Addr())
@@ -137,13 +154,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // checkFlags refuses values the engine would silently replace with its
 // defaults (a zero or negative duration or size), naming the flag and the
 // rule; the engine's own checks (New) cover the rest.
-func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
+func checkFlags(cfg presence.Config, opt pubnubhttp.Options, bf backendFlags) error {
 	durations := []struct {
 		name string
 		v    time.Duration
 	}{
 		{"-timeout", cfg.DefaultTimeout}, {"-min-timeout", cfg.MinTimeout}, {"-max-timeout", cfg.MaxTimeout},
 		{"-interval", cfg.Interval}, {"-poll-timeout", opt.PollTimeout}, {"-sweep-interval", cfg.SweepInterval},
+		{"-call-timeout", opt.CallTimeout},
 	}
 	for _, d := range durations {
 		if d.v <= 0 {
@@ -173,12 +191,23 @@ func checkFlags(cfg presence.Config, opt pubnubhttp.Options) error {
 		v    int
 	}{
 		{"-max-polls-per-uuid", opt.MaxPollsPerUUID}, {"-max-polls", opt.MaxPolls},
-		{"-event-log", opt.LogSize}, {"-max-names", opt.MaxNames},
+		{"-event-log", opt.LogSize}, {"-max-names", cfg.MaxNamesPerCall},
 	}
 	for _, n := range ints {
 		if n.v < 1 {
 			return fmt.Errorf("invalid %s %d: must be at least 1", n.name, n.v)
 		}
 	}
-	return nil
+	return bf.check()
+}
+
+// checkConfig runs the engine's own checks of cfg (New's), for either
+// backend, before anything connects.
+func checkConfig(cfg presence.Config) error {
+	cfg.SweepInterval = -1 // no goroutine for a check
+	eng, err := presence.New(cfg)
+	if err != nil {
+		return err
+	}
+	return eng.Close()
 }

@@ -24,7 +24,7 @@ func startServer(t *testing.T, cfg presence.Config) string {
 	if err != nil {
 		t.Fatalf("presence.New: %v", err)
 	}
-	h, err := pubnubhttp.New(eng, pubnubhttp.Options{Engine: cfg, PollTimeout: 5 * time.Second})
+	h, err := pubnubhttp.New(eng, pubnubhttp.Options{PollTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("pubnubhttp.New: %v", err)
 	}

@@ -3,8 +3,8 @@ module github.com/presencekit/presence/pubnubhttp/conformance
 go 1.26
 
 require (
-	github.com/presencekit/presence v0.0.0-00010101000000-000000000000
-	github.com/presencekit/presence/pubnubhttp v0.0.0-00010101000000-000000000000
+	github.com/presencekit/presence v0.2.0
+	github.com/presencekit/presence/pubnubhttp v0.2.0
 	github.com/pubnub/go/v7 v7.3.2
 )
 
@@ -19,9 +19,4 @@ require (
 	golang.org/x/net v0.35.0 // indirect
 	golang.org/x/text v0.22.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-)
-
-replace (
-	github.com/presencekit/presence => ../../
-	github.com/presencekit/presence/pubnubhttp => ../
 )

@@ -156,7 +156,7 @@ describe('presence server with the JavaScript SDK', () => {
     await carol.setState({ channelGroups: ['g'], state: { away: true } });
     got = await carol.getState({ channels: ['a'], channelGroups: ['g'] });
     // The server sends PubNub's real multi-channel shape, payload.channels;
-    // JS SDK 12 reads payload itself as the channel map (reference §6.2).
+    // JS SDK 12 reads payload itself as the channel map, not payload.channels.
     assert.deepEqual(got.channels.channels ?? got.channels, { b: { away: true }, c: { away: true } });
 
     // Bad input is an error in PubNub's envelope, and changes nothing.
