@@ -4,8 +4,9 @@
 // call), and run one Lua script per partition touched (keys.go), which
 // changes the state and appends the events to the partition's stream in one
 // atomic step. Events reach local subscriptions through the stream reader
-// (reader.go), never directly from a call. It is the only file that starts
-// goroutines besides reader.go: the sweeper.
+// (reader.go), never directly from a call. Every round trip goes through
+// call.go, which bounds it by the caller's context. Goroutines: the sweeper
+// (here), the stream readers (reader.go), one per round trip (call.go).
 
 package presenceredis
 
@@ -13,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +37,8 @@ const (
 	DefaultOutageGrace  = 10 * time.Second
 	DefaultSweepBatch   = 1000
 	DefaultReadBlock    = 100 * time.Millisecond
+	DefaultCallTimeout  = 5 * time.Second
+	DefaultStall        = time.Second
 	// DefaultClusterPartitions is Partitions' zero value with a
 	// *redis.ClusterClient.
 	DefaultClusterPartitions = 16
@@ -65,10 +69,39 @@ type Config struct {
 	StreamMaxLen int64
 
 	// OutageGrace is how long, by Clock, no membership is timed out after an
-	// instance saw Redis come back from an outage, so members whose
-	// heartbeats failed during it can heartbeat again. Zero means 10 s;
-	// negative disables the hold.
+	// instance saw Redis come back from an outage (calls that failed, or
+	// that took longer than StallThreshold), so members whose heartbeats
+	// failed or were held up during it can heartbeat again. Each instance
+	// sets it before its own first write after the outage. Zero means 10 s;
+	// negative disables the hold; at most 1 h.
 	OutageGrace time.Duration
+
+	// CallTimeout bounds, in real time, every call that goes to Redis when
+	// its context has no deadline of its own: the call then returns an
+	// error wrapping presence.ErrUnavailable and context.DeadlineExceeded,
+	// whatever the go-redis client's own timeouts and retries. It bounds the
+	// backend's own calls too (the sweeper's; the stream readers' beyond
+	// ReadBlock). Zero means 5 s; from 1 ms to 10 min.
+	CallTimeout time.Duration
+
+	// StallThreshold: a call that succeeded but took longer than this, in
+	// real time, counts as an outage as a failed call does. Redis was
+	// stalled (paused, a long script, a network holding packets), so
+	// heartbeats were held up, and the outage grace is set. Zero means 1 s;
+	// negative disables it (only failed calls count); at most 10 min.
+	StallThreshold time.Duration
+
+	// ObserveCall, when set, is called after every round trip to Redis with
+	// the operation's name, how long it took in real time and its error
+	// (nil on success), also when the caller stopped waiting for it first.
+	// It is for latency histograms and error counters, is called from the
+	// goroutine that ran the round trip, and must not block. The names are
+	// heartbeat, leave, set_state, get_state, here_now, occupied (a global
+	// here_now's channel list), occupancy, where_now, group_read,
+	// group_add, group_remove, groups, sweep, stats, flush, hold, check,
+	// read (a stream reader's XREAD, which blocks up to ReadBlock), ping and
+	// load_scripts.
+	ObserveCall func(op string, took time.Duration, err error)
 
 	// SweepBatch bounds the memberships one sweep script removes before it
 	// lets other commands run. Zero means 1000.
@@ -94,8 +127,12 @@ var _ presence.Backend = (*Backend)(nil)
 // leave, timeout and state change happens once cluster-wide, and every
 // instance delivers it once to its local subscriptions.
 //
-// All methods are safe for concurrent use. A call that returned is visible
-// to every later call on any instance; its events reach local subscriptions
+// All methods are safe for concurrent use. Every call that goes to Redis
+// returns by its context's deadline, or after Config.CallTimeout when the
+// context has none, and when the context is cancelled; it then returns an
+// error wrapping presence.ErrUnavailable and the context's error, and may
+// or may not have been applied. A call that returned is visible to every
+// later call on any instance; its events reach local subscriptions
 // asynchronously (Flush waits for them). The Backend does not own the Redis
 // client: Close leaves it open.
 type Backend struct {
@@ -117,8 +154,8 @@ type Backend struct {
 
 	instance string        // random id of this Backend, for operation ids
 	ops      atomic.Uint64 // operation ids issued
-	down     atomic.Bool   // a call failed for want of Redis; the next call first sets the grace hold
-	resyncs  atomic.Uint64
+	health   health
+	holding  chan struct{} // one outage grace hold at a time
 	ctx      context.Context
 	cancel   context.CancelFunc
 	closed   atomic.Bool
@@ -164,21 +201,23 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 		namedHub: newHub(cfg.SubscriptionBuffer),
 		deltasOn: "0",
 		instance: rand.Text()[:12],
+		holding:  make(chan struct{}, 1),
 	}
 	if cfg.Deltas {
 		b.deltasOn = "1"
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if err := loadScripts(b.ctx, client); err != nil {
+	err = b.do(b.ctx, "load_scripts", 0, func(ctx context.Context) error { return loadScripts(ctx, client) })
+	if err != nil {
 		b.cancel()
-		return nil, redisError(err)
+		return nil, err
 	}
 	b.readers = make([]*reader, cfg.Partitions)
 	for p := range b.readers {
 		r := newReader(b, p)
-		if err := r.check(); err != nil {
+		if _, err := r.check(); err != nil {
 			b.cancel()
-			return nil, redisError(err)
+			return nil, err
 		}
 		b.readers[p] = r
 	}
@@ -242,6 +281,12 @@ func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
 	if cfg.ReadBlock == 0 {
 		cfg.ReadBlock = DefaultReadBlock
 	}
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.StallThreshold == 0 {
+		cfg.StallThreshold = DefaultStall
+	}
 	switch {
 	case strings.ContainsAny(cfg.Prefix, "{}"):
 		return cfg, newError(presence.ErrInvalidConfig, "invalid config: Prefix %q: contains '{' or '}'", cfg.Prefix)
@@ -251,8 +296,14 @@ func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
 		return cfg, newError(presence.ErrInvalidConfig, "invalid config: StreamMaxLen %d: below 1", cfg.StreamMaxLen)
 	case cfg.SweepBatch < 1:
 		return cfg, newError(presence.ErrInvalidConfig, "invalid config: SweepBatch %d: below 1", cfg.SweepBatch)
-	case cfg.ReadBlock < time.Millisecond:
-		return cfg, newError(presence.ErrInvalidConfig, "invalid config: ReadBlock %v: below 1ms", cfg.ReadBlock)
+	case cfg.ReadBlock < time.Millisecond || cfg.ReadBlock > time.Minute:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: ReadBlock %v: outside 1ms..1m", cfg.ReadBlock)
+	case cfg.CallTimeout < time.Millisecond || cfg.CallTimeout > 10*time.Minute:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: CallTimeout %v: outside 1ms..10m", cfg.CallTimeout)
+	case cfg.StallThreshold > 10*time.Minute:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: StallThreshold %v: above 10m", cfg.StallThreshold)
+	case cfg.OutageGrace > time.Hour:
+		return cfg, newError(presence.ErrInvalidConfig, "invalid config: OutageGrace %v: above 1h", cfg.OutageGrace)
 	}
 	return cfg, nil
 }
@@ -261,29 +312,22 @@ func withDefaults(client redis.UniversalClient, cfg Config) (Config, error) {
 // at most 2 s of real time for Redis), stops the sweeper and the stream
 // readers and waits for them, ends every subscription with
 // presence.ErrClosed, and makes every later call return presence.ErrClosed.
-// It does not close the Redis client and changes nothing in Redis: the
-// members of this instance stay until they leave or time out. It is
-// idempotent and returns nil.
+// A round trip stuck on a stalled connection is left to end within the
+// client's own timeouts, without Close waiting for it. Close does not close
+// the Redis client and changes nothing in Redis: the members of this
+// instance stay until they leave or time out. It is idempotent and returns
+// nil.
 func (b *Backend) Close() error {
 	b.closeMu.Do(func() {
-		flushed := make(chan struct{})
-		go func() {
-			defer close(flushed)
-			_ = b.flush(b.ctx)
-		}()
-		limit := time.NewTimer(2 * time.Second)
-		select {
-		case <-flushed:
-		case <-limit.C:
-		}
-		limit.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = b.flush(ctx)
+		cancel()
 		b.closed.Store(true)
 		b.cancel()
 		for _, r := range b.readers {
 			r.wake()
 		}
 		b.wg.Wait()
-		<-flushed // released by wake at the latest
 		b.allHub.Close()
 		b.namedHub.Close()
 	})
@@ -328,24 +372,28 @@ type call struct {
 	args []any
 }
 
-// run runs calls, pipelined when there are several, and returns their
-// results in order. A failure to reach Redis marks the backend down; the
-// first success after that sets the outage grace.
-func (b *Backend) run(ctx context.Context, calls []call) ([]any, error) {
-	if b.down.Load() {
-		if err := b.recover(ctx); err != nil {
-			return nil, err
-		}
+// run runs calls, pipelined when there are several, as one round trip
+// named op, and returns their results in order. When this instance saw
+// Redis away since its last write, it first sets the outage grace.
+func (b *Backend) run(ctx context.Context, op string, calls []call) ([]any, error) {
+	if err := b.recover(ctx); err != nil {
+		return nil, err
 	}
 	out := make([]any, len(calls))
+	if err := b.do(ctx, op, 0, func(ctx context.Context) error { return b.runScripts(ctx, calls, out) }); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// runScripts runs calls and stores their results in out. A script missing
+// from Redis's cache (a restarted server) is loaded and run again.
+func (b *Backend) runScripts(ctx context.Context, calls []call, out []any) error {
 	if len(calls) == 1 {
 		c := calls[0]
 		v, err := c.s.Run(ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
-		if err != nil {
-			return nil, b.failed(err)
-		}
 		out[0] = v
-		return out, nil
+		return err
 	}
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(calls))
@@ -360,45 +408,10 @@ func (b *Backend) run(ctx context.Context, calls []call) ([]any, error) {
 			v, err = c.s.Run(ctx, b.client, []string{b.bases[c.p]}, c.args...).Result()
 		}
 		if err != nil {
-			return nil, b.failed(err)
+			return err
 		}
 		out[i] = v
 	}
-	return out, nil
-}
-
-// failed wraps a Redis error and marks the backend down when Redis could
-// not be reached.
-func (b *Backend) failed(err error) error {
-	if b.closed.Load() {
-		return presence.ErrClosed
-	}
-	if unavailable(err) {
-		b.down.Store(true)
-	}
-	return redisError(err)
-}
-
-// recover ends an outage seen by this instance before its first call
-// after it: every partition holds timeouts for OutageGrace from now, so the
-// members whose heartbeats failed during the outage are not timed out en
-// masse by the next sweep (of any instance). It returns the error of a
-// partition Redis still cannot serve.
-func (b *Backend) recover(ctx context.Context) error {
-	if !b.down.Load() {
-		return nil
-	}
-	if b.cfg.OutageGrace > 0 {
-		now := b.clock.Now()
-		until := ceilDiv(now.Add(b.cfg.OutageGrace).UnixNano(), 1000)
-		for p := range b.bases {
-			args := append(b.common(now), until)
-			if err := scriptHold.Run(ctx, b.client, []string{b.bases[p]}, args...).Err(); err != nil {
-				return b.failed(err)
-			}
-		}
-	}
-	b.down.Store(false)
 	return nil
 }
 
@@ -434,17 +447,12 @@ func (b *Backend) resolve(ctx context.Context, channels, groups []string) (targe
 
 // groupLists reads the channels of each group, in the order added.
 func (b *Backend) groupLists(ctx context.Context, groups []string) ([][]string, error) {
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(groups))
-	for i, g := range groups {
-		cmds[i] = pipe.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, b.failed(err)
-	}
 	out := make([][]string, len(groups))
-	for i, c := range cmds {
-		out[i] = c.Val()
+	err := b.do(ctx, "group_read", 0, func(ctx context.Context) error {
+		return b.readGroups(ctx, groups, out)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -505,7 +513,8 @@ func (b *Backend) isClosed() error {
 // Heartbeat makes req.UUID present on its targets, as
 // presence.Engine.Heartbeat does: a join event for each absent target, a
 // silent refresh for each present one (a state-change when the heartbeat's
-// state differs). Bad input returns an error and changes nothing. Each
+// state differs). A call naming no channel and no group is
+// presence.ErrNoTargets. Bad input returns an error and changes nothing. Each
 // partition touched is one atomic script; with one partition the whole call
 // is atomic.
 func (b *Backend) Heartbeat(ctx context.Context, req presence.HeartbeatRequest) error {
@@ -537,7 +546,7 @@ func (b *Backend) Heartbeats(ctx context.Context, reqs ...presence.HeartbeatRequ
 	for i, p := range order {
 		calls[i] = call{scriptHeartbeat, p, append(b.common(now), args[p]...)}
 	}
-	_, err := b.run(ctx, calls)
+	_, err := b.run(ctx, "heartbeat", calls)
 	return err
 }
 
@@ -605,8 +614,9 @@ func (b *Backend) channelCalls(s *redis.Script, now time.Time, chans []string, h
 	return calls
 }
 
-// Leave removes uuid from its targets as presence.Engine.Leave does: a
-// leave event for each present one, pending state dropped on each.
+// Leave removes req.UUID from its targets as presence.Engine.Leave does: a
+// leave event for each present one, pending state dropped on each. A call
+// naming no channel and no group is presence.ErrNoTargets.
 func (b *Backend) Leave(ctx context.Context, req presence.LeaveRequest) error {
 	if err := b.checkTargets("leave", req.UUID, req.Channels, req.Groups); err != nil {
 		return err
@@ -618,14 +628,16 @@ func (b *Backend) Leave(ctx context.Context, req presence.LeaveRequest) error {
 	if len(t.channels) == 0 {
 		return nil
 	}
-	_, err = b.run(ctx, b.channelCalls(scriptLeave, b.clock.Now(), t.channels, req.UUID))
+	_, err = b.run(ctx, "leave", b.channelCalls(scriptLeave, b.clock.Now(), t.channels, req.UUID))
 	return err
 }
 
-// SetState replaces uuid's state on every target and returns it as stored
-// (canonical JSON), as presence.Engine.SetState does: a state-change event
-// on each present target, pending state (for Config.DefaultTimeout) on each
-// absent one.
+// SetState replaces req.UUID's state on every target and returns it as
+// stored (canonical JSON), as presence.Engine.SetState does: a
+// state-change event on each present target, pending state (for
+// Config.DefaultTimeout) on each absent one. A Go string is refused
+// (presence.ErrInvalidState): pass raw JSON as json.RawMessage. A call
+// naming no channel and no group is presence.ErrNoTargets.
 func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (json.RawMessage, error) {
 	if err := b.checkTargets("set_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
@@ -642,7 +654,7 @@ func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (j
 		now := b.clock.Now()
 		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
 		op := b.instance + ":" + strconv.FormatUint(b.ops.Add(1), 36)
-		if _, err := b.run(ctx, b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp)); err != nil {
+		if _, err := b.run(ctx, "set_state", b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp)); err != nil {
 			return nil, err
 		}
 	}
@@ -652,8 +664,8 @@ func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (j
 	return json.RawMessage(st), nil
 }
 
-// GetState returns uuid's state on each target where it has one (present
-// or pending), keyed by channel. The map is the caller's.
+// GetState returns req.UUID's state on each target where it has one
+// (present or pending), keyed by channel. The map is the caller's.
 func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (map[string]json.RawMessage, error) {
 	if err := b.checkTargets("get_state", req.UUID, req.Channels, req.Groups); err != nil {
 		return nil, err
@@ -666,7 +678,7 @@ func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (m
 	if len(t.channels) == 0 {
 		return out, nil
 	}
-	res, err := b.run(ctx, b.channelCalls(scriptGetState, b.clock.Now(), t.channels, req.UUID))
+	res, err := b.run(ctx, "get_state", b.channelCalls(scriptGetState, b.clock.Now(), t.channels, req.UUID))
 	if err != nil {
 		return nil, err
 	}
@@ -740,7 +752,7 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 		}
 	}
 	if len(calls) > 0 {
-		out, err := b.run(ctx, calls)
+		out, err := b.run(ctx, "here_now", calls)
 		if err != nil {
 			return presence.HereNowResult{}, err
 		}
@@ -790,17 +802,23 @@ func channelPresence(c string, row any, q presence.HereNowQuery) presence.Channe
 
 // occupiedChannels lists every channel with occupancy > 0, sorted.
 func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(b.bases))
-	for p, base := range b.bases {
-		cmds[p] = pipe.SMembers(ctx, base+":chans")
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, b.failed(err)
-	}
 	var out []string
-	for _, c := range cmds {
-		out = append(out, c.Val()...)
+	err := b.do(ctx, "occupied", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(b.bases))
+		for p, base := range b.bases {
+			cmds[p] = pipe.SMembers(ctx, base+":chans")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			out = append(out, c.Val()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(out)
 	return out, nil
@@ -814,9 +832,14 @@ func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	if err := b.checkName("channel", channel, true); err != nil {
 		return 0, err
 	}
-	n, err := b.client.ZCard(ctx, b.keyMembers(b.partitionOf(channel), channel)).Result()
+	var n int64
+	err := b.do(ctx, "occupancy", 0, func(ctx context.Context) error {
+		var err error
+		n, err = b.client.ZCard(ctx, b.keyMembers(b.partitionOf(channel), channel)).Result()
+		return err
+	})
 	if err != nil {
-		return 0, b.failed(err)
+		return 0, err
 	}
 	return int(n), nil
 }
@@ -830,17 +853,23 @@ func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.checkUUID(uuid); err != nil {
 		return nil, err
 	}
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(b.bases))
-	for p := range b.bases {
-		cmds[p] = pipe.SMembers(ctx, b.keyWhere(p, uuid))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, b.failed(err)
-	}
 	out := []string{}
-	for _, c := range cmds {
-		out = append(out, c.Val()...)
+	err := b.do(ctx, "where_now", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(b.bases))
+		for p := range b.bases {
+			cmds[p] = pipe.SMembers(ctx, b.keyWhere(p, uuid))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			out = append(out, c.Val()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(out)
 	return out, nil
@@ -851,8 +880,10 @@ func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 // stream readers with the engine's rules (bounded buffer, slow consumers
 // closed with presence.ErrSlowConsumer). It receives the events of the calls
 // (on any instance) that return after Subscribe returns, not those of calls
-// that returned before it was called. After Redis lost events the
-// subscription receives a resync marker (see IsResync).
+// that returned before it was called (when Redis cannot be read before
+// ctx's deadline it starts at once, without that guarantee). After Redis
+// lost events the subscription receives a resync marker (see IsResync).
+// Naming nothing without opts.All is presence.ErrNoTargets.
 func (b *Backend) Subscribe(ctx context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
@@ -915,7 +946,7 @@ func (b *Backend) sweep(ctx context.Context) error {
 	now := b.clock.Now()
 	for p := range b.bases {
 		for range 1 << 20 { // bounded: each round removes a full batch
-			out, err := b.run(ctx, []call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
+			out, err := b.run(ctx, "sweep", []call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
 			if err != nil {
 				return err
 			}
@@ -931,43 +962,63 @@ func (b *Backend) sweep(ctx context.Context) error {
 // Stats returns the counters of the whole presence view (channels,
 // memberships, uuids, groups and events, read from Redis, cluster-wide) and
 // of this instance's subscriptions. Events counts the events produced since
-// Redis last lost its data. UUIDs costs O(uuids) when there are several
-// partitions. Partitions are read one after the other: not a snapshot.
+// Redis last lost its data. UUIDs and Groups cost O(uuids) and O(groups)
+// when there are several partitions. Partitions are read in one pipeline,
+// not as one snapshot.
 func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 	if err := b.isClosed(); err != nil {
 		return presence.Stats{}, err
 	}
-	pipe := b.client.Pipeline()
 	type row struct {
 		seq            *redis.StringCmd
-		chans, groups  *redis.IntCmd
+		chans          *redis.IntCmd
 		members, uuids *redis.IntCmd
 		uuidSet        *redis.StringSliceCmd
+		groupN         *redis.IntCmd         // one partition: the number of groups
+		groups         *redis.StringSliceCmd // several: a group may have channels in each
 	}
 	rows := make([]row, len(b.bases))
-	for p, base := range b.bases {
-		r := &rows[p]
-		r.seq = pipe.HGet(ctx, base+":meta", "seq")
-		r.chans = pipe.SCard(ctx, base+":chans")
-		r.groups = pipe.SCard(ctx, base+":groups")
-		r.members = pipe.ZCard(ctx, base+":dl")
-		if len(b.bases) == 1 {
-			r.uuids = pipe.SCard(ctx, base+":uuids")
-		} else {
-			r.uuidSet = pipe.SMembers(ctx, base+":uuids")
+	err := b.do(ctx, "stats", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		for p, base := range b.bases {
+			r := &rows[p]
+			r.seq = pipe.HGet(ctx, base+":meta", "seq")
+			r.chans = pipe.SCard(ctx, base+":chans")
+			if len(b.bases) == 1 {
+				r.groupN = pipe.SCard(ctx, base+":groups")
+			} else {
+				r.groups = pipe.SMembers(ctx, base+":groups")
+			}
+			r.members = pipe.ZCard(ctx, base+":dl")
+			if len(b.bases) == 1 {
+				r.uuids = pipe.SCard(ctx, base+":uuids")
+			} else {
+				r.uuidSet = pipe.SMembers(ctx, base+":uuids")
+			}
 		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return presence.Stats{}, b.failed(err)
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return presence.Stats{}, err
 	}
 	var st presence.Stats
 	uuids := map[string]struct{}{}
+	groups := map[string]struct{}{}
 	for _, r := range rows {
 		n, _ := strconv.ParseUint(r.seq.Val(), 10, 64)
 		st.Events += n
 		st.Channels += int(r.chans.Val())
-		st.Groups += int(r.groups.Val())
 		st.Memberships += int(r.members.Val())
+		if r.groupN != nil {
+			st.Groups += int(r.groupN.Val())
+		} else {
+			for _, g := range r.groups.Val() {
+				groups[g] = struct{}{}
+			}
+		}
 		if r.uuids != nil {
 			st.UUIDs += int(r.uuids.Val())
 		} else {
@@ -977,12 +1028,8 @@ func (b *Backend) Stats(ctx context.Context) (presence.Stats, error) {
 		}
 	}
 	st.UUIDs += len(uuids)
+	st.Groups += len(groups)
 	st.Subscriptions = b.allHub.Subscriptions() + b.namedHub.Subscriptions()
 	st.SlowSubscriptions = b.allHub.SlowClosed() + b.namedHub.SlowClosed()
 	return st, nil
 }
-
-// Resyncs returns how many times this instance found that Redis lost
-// events (a restart without persistence, a failover that lost writes, or a
-// reader further behind than StreamMaxLen) and sent resync markers.
-func (b *Backend) Resyncs() uint64 { return b.resyncs.Load() }

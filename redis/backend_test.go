@@ -25,6 +25,11 @@ func TestConfigValidation(t *testing.T) {
 		{Config{StreamMaxLen: -5}, "StreamMaxLen"},
 		{Config{Config: presence.Config{MinTimeout: time.Millisecond}}, "MinTimeout"}, // the core's own check
 		{Config{ReadBlock: time.Microsecond}, "ReadBlock"},
+		{Config{ReadBlock: 2 * time.Minute}, "ReadBlock"},
+		{Config{CallTimeout: -time.Second}, "CallTimeout"},
+		{Config{CallTimeout: time.Hour}, "CallTimeout"},
+		{Config{StallThreshold: time.Hour}, "StallThreshold"},
+		{Config{OutageGrace: 2 * time.Hour}, "OutageGrace"},
 	} {
 		_, err := New(c, tc.cfg)
 		if !errors.Is(err, presence.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {

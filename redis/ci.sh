@@ -2,7 +2,8 @@
 # ci.sh: the checks of the Redis backend module. Installs Debian's
 # redis-server when it is missing, then gofmt, go vet, staticcheck and the
 # tests under the race detector on real redis-server processes. The Redis
-# Cluster test stays opt-in: PRESENCE_REDIS_CLUSTER=1 bash ci.sh.
+# Cluster test stays opt-in: PRESENCE_REDIS_CLUSTER=1 bash ci.sh; the long
+# fault tests too: PRESENCE_REDIS_SOAK=1 bash ci.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 

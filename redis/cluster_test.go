@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,33 @@ func TestCluster(t *testing.T) {
 	members(0, 600, 0)
 	members(0, 600, 1) // refreshes: silent
 	drainAll()
+
+	if err := bs[0].Ping(ctx); err != nil {
+		t.Fatalf("Ping (every master): %v", err)
+	}
+
+	// a group over every channel, so over all 16 partitions and three
+	// masters: each partition's part of an edit is one script in its slot
+	var chans []string
+	for i := range 40 {
+		chans = append(chans, fmt.Sprintf("c%02d", i))
+	}
+	retry(t, func() error { return bs[0].AddChannels(ctx, "everything", chans) })
+	for i, b := range bs {
+		var got []string
+		retry(t, func() error {
+			var err error
+			got, err = b.GroupChannels(ctx, "everything")
+			return err
+		})
+		if !slices.Equal(got, chans) {
+			t.Fatalf("instance %d: GroupChannels = %v, want %v", i, got, chans)
+		}
+	}
+	retry(t, func() error { return bs[1].DeleteGroup(ctx, "everything") })
+	if got, err := bs[2].Groups(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("Groups after DeleteGroup = %v, %v; want none", got, err)
+	}
 
 	// a manual failover: a replica takes over its master's slots
 	ctx := context.Background()

@@ -35,10 +35,16 @@
 //
 // # Failures
 //
-// A call that cannot reach Redis returns an error wrapping presence.ErrUnavailable
-// and no event is made up for it. After an instance saw an outage end, it
-// first sets a grace hold (Config.OutageGrace) during which no membership is
-// timed out, so members whose heartbeats failed are not timed out en masse.
-// The README describes instance crash, partition, Redis restart and
-// failover.
+// Every call takes a context: it returns by the context's deadline (or
+// after Config.CallTimeout, 5 s, when it has none), whatever the go-redis
+// client's own timeouts and retries are. A call that cannot reach Redis in
+// time returns an error wrapping presence.ErrUnavailable and the cause, and
+// no event is made up for it. A round trip that fails, or stays unanswered
+// longer than Config.StallThreshold (a stalled Redis), is an outage: the
+// instance's next write first sets a grace hold (Config.OutageGrace) during
+// which no membership is timed out, so members whose heartbeats failed or
+// were held up are not timed out en masse. Ping, Health and
+// Config.ObserveCall report what the instance sees of Redis. The README
+// states what holds under each fault (restart with or without data, stall,
+// a killed instance, a partition, a failover) and the bounds.
 package presenceredis

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/presencekit/presence"
 	"github.com/presencekit/presence/internal/rules"
 	"github.com/redis/go-redis/v9"
 )
@@ -45,13 +44,8 @@ func unavailable(err error) bool {
 	return true
 }
 
-// redisError wraps an error from go-redis: with ErrUnavailable when Redis
-// could not serve the call.
-func redisError(err error) error {
-	if unavailable(err) {
-		return fmt.Errorf("%w: %w", presence.ErrUnavailable, err)
-	}
-	return fmt.Errorf("presence: redis: %w", err)
+// shortReply is the error of a script reply of the wrong shape: another
+// version of the scripts, or not our keys.
+func shortReply(op string) error {
+	return fmt.Errorf("presence: redis: %s: unexpected script reply", op)
 }
-
-var errShortReply = errors.New("unexpected script reply")

@@ -1,15 +1,20 @@
-// groups.go holds channel groups. A group is a sorted set (by order added)
-// in its own partition; each channel keeps, in its partition, the set of
-// groups containing it, which the event scripts read so that every event
-// carries the groups of its channel at the moment it happened. A group edit
-// first changes the group (one atomic script), then those reverse entries
-// of every channel it names, so repeating an edit that an instance crash
-// cut short repairs them.
+// groups.go holds channel groups. A group's channels are kept in the
+// partition of each channel (keys.go): in partition p, the sorted set
+// base:g:<group> holds the group's channels that hash to p (scored by order
+// added) and, next to it, the set base:cg:<channel> holds the groups of each
+// channel of p, which the event scripts read so that every event carries
+// the groups of its channel at the moment it happened. Both change in one
+// script, so they always agree: a group edit is one atomic script per
+// partition it touches (one script in all with a single partition), and an
+// edit cut short by a lost connection or a crashed instance has changed the
+// group in some partitions and not in others, as a smaller edit would have;
+// repeating it completes it.
 
 package presenceredis
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/presencekit/presence"
@@ -35,6 +40,12 @@ func (b *Backend) checkGroupEdit(g string, channels []string) error {
 // AddChannels adds channels to group g, creating it, as
 // presence.Engine.AddChannels does (ErrTooManyChannels, ErrGroupFull; a
 // refused add changes nothing). Adding a channel joins nobody.
+//
+// With one partition the add is one atomic script that also checks
+// MaxGroupChannels. With several, the group's size is read first and each
+// partition's part of the add is one atomic script: two adds to one group
+// racing each other may together take it past MaxGroupChannels by at most
+// the channels they add.
 func (b *Backend) AddChannels(ctx context.Context, g string, channels []string) error {
 	if err := b.isClosed(); err != nil {
 		return err
@@ -42,28 +53,97 @@ func (b *Backend) AddChannels(ctx context.Context, g string, channels []string) 
 	if err := b.checkGroupEdit(g, channels); err != nil {
 		return err
 	}
-	args := append(b.common(b.clock.Now()), g, b.cfg.MaxGroupChannels)
-	for _, c := range channels {
-		args = append(args, c)
+	channels = rules.Dedup(nil, channels)
+	if len(channels) == 0 {
+		return nil
 	}
-	out, err := b.run(ctx, []call{{scriptGroupAdd, b.partitionOf(g), args}})
+	now := b.clock.Now()
+	if len(b.bases) == 1 {
+		args := append(b.common(now), g, b.cfg.MaxGroupChannels)
+		for _, c := range channels {
+			args = append(args, c, "")
+		}
+		out, err := b.run(ctx, "group_add", []call{{scriptGroupAdd, 0, args}})
+		if err != nil {
+			return err
+		}
+		l, _ := out[0].([]any)
+		if len(l) < 3 {
+			return shortReply("group_add")
+		}
+		if l[0] == int64(-1) {
+			return b.groupFull(g, l[1], l[2])
+		}
+		return nil
+	}
+	have, fresh, first, err := b.groupSize(ctx, g, channels)
 	if err != nil {
 		return err
 	}
-	l, _ := out[0].([]any)
-	if len(l) < 3 {
-		return redisError(errShortReply)
+	if have+fresh > b.cfg.MaxGroupChannels {
+		return b.groupFull(g, have, fresh)
 	}
-	if l[0] == int64(-1) {
-		return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, l[1], l[2], b.cfg.MaxGroupChannels)
+	parts, idx := b.byPartition(channels)
+	calls := make([]call, len(parts))
+	for j, p := range parts {
+		args := append(b.common(now), g, 0)
+		for _, i := range idx[j] {
+			args = append(args, channels[i], first+int64(i))
+		}
+		calls[j] = call{scriptGroupAdd, p, args}
 	}
-	// every channel named, not only the new ones: repeating an edit repairs
-	// the entries of one that stopped half way (an instance crashed)
-	return b.index(ctx, g, channels, true)
+	_, err = b.run(ctx, "group_add", calls)
+	return err
+}
+
+func (b *Backend) groupFull(g string, have, fresh any) error {
+	return newError(presence.ErrGroupFull, "group %q full: %d channels plus %d new, at most %d", g, have, fresh, b.cfg.MaxGroupChannels)
+}
+
+// groupSize returns, for an add of channels to g over several partitions,
+// the group's size, how many of channels it lacks, and the first of
+// len(channels) order numbers reserved for them in the group's own
+// partition.
+func (b *Backend) groupSize(ctx context.Context, g string, channels []string) (have, fresh int, first int64, err error) {
+	parts, idx := b.byPartition(channels)
+	sizes := make([]*redis.IntCmd, len(b.bases))
+	scores := make([]*redis.FloatSliceCmd, len(parts))
+	var seq *redis.IntCmd
+	err = b.do(ctx, "group_read", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		for p := range b.bases {
+			sizes[p] = pipe.ZCard(ctx, b.keyGroup(p, g))
+		}
+		for j, p := range parts {
+			members := make([]string, len(idx[j]))
+			for k, i := range idx[j] {
+				members[k] = channels[i]
+			}
+			scores[j] = pipe.ZMScore(ctx, b.keyGroup(p, g), members...)
+		}
+		seq = pipe.HIncrBy(ctx, b.bases[b.partitionOf(g)]+":meta", "gseq", int64(len(channels)))
+		_, err := pipe.Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, c := range sizes {
+		have += int(c.Val())
+	}
+	for _, c := range scores {
+		for _, s := range c.Val() {
+			if s == 0 { // ZMSCORE's nil: not in the group
+				fresh++
+			}
+		}
+	}
+	return have, fresh, seq.Val() - int64(len(channels)) + 1, nil
 }
 
 // RemoveChannels removes channels from group g; channels not in it are
-// ignored, and a group left empty no longer exists.
+// ignored, and a group left empty no longer exists. Each partition's part
+// is one atomic script.
 func (b *Backend) RemoveChannels(ctx context.Context, g string, channels []string) error {
 	if err := b.isClosed(); err != nil {
 		return err
@@ -71,18 +151,15 @@ func (b *Backend) RemoveChannels(ctx context.Context, g string, channels []strin
 	if err := b.checkGroupEdit(g, channels); err != nil {
 		return err
 	}
-	args := append(b.common(b.clock.Now()), g, "0")
-	for _, c := range channels {
-		args = append(args, c)
+	if len(channels) == 0 {
+		return nil
 	}
-	if _, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), args}}); err != nil {
-		return err
-	}
-	return b.index(ctx, g, channels, false)
+	_, err := b.run(ctx, "group_remove", b.channelCalls(scriptGroupRemove, b.clock.Now(), channels, g, "0"))
+	return err
 }
 
 // DeleteGroup removes group g; deleting a group that does not exist is not
-// an error.
+// an error. Each partition's part is one atomic script.
 func (b *Backend) DeleteGroup(ctx context.Context, g string) error {
 	if err := b.isClosed(); err != nil {
 		return err
@@ -90,34 +167,52 @@ func (b *Backend) DeleteGroup(ctx context.Context, g string) error {
 	if err := b.checkName("group", g, true); err != nil {
 		return err
 	}
-	out, err := b.run(ctx, []call{{scriptGroupRemove, b.partitionOf(g), append(b.common(b.clock.Now()), g, "1")}})
-	if err != nil {
-		return err
+	now := b.clock.Now()
+	calls := make([]call, len(b.bases))
+	for p := range b.bases {
+		calls[p] = call{scriptGroupRemove, p, append(b.common(now), g, "1")}
 	}
-	l, _ := out[0].([]any)
-	chans := make([]string, len(l))
-	for i, v := range l {
-		chans[i], _ = v.(string)
-	}
-	return b.index(ctx, g, chans, false)
+	_, err := b.run(ctx, "group_remove", calls)
+	return err
 }
 
-// index adds g to (or removes it from) the reverse entry of each channel.
-func (b *Backend) index(ctx context.Context, g string, channels []string, add bool) error {
-	if len(channels) == 0 {
-		return nil
-	}
+// readGroups reads the channels of each group into out, in the order
+// added.
+func (b *Backend) readGroups(ctx context.Context, groups []string, out [][]string) error {
 	pipe := b.client.Pipeline()
-	for _, c := range channels {
-		k := b.keyChanGroups(b.partitionOf(c), c)
-		if add {
-			pipe.SAdd(ctx, k, g)
-		} else {
-			pipe.SRem(ctx, k, g)
+	cmds := make([][]*redis.ZSliceCmd, len(groups))
+	for i, g := range groups {
+		cmds[i] = make([]*redis.ZSliceCmd, len(b.bases))
+		for p := range b.bases {
+			cmds[i][p] = pipe.ZRangeWithScores(ctx, b.keyGroup(p, g), 0, -1)
 		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return b.failed(err)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	for i := range groups {
+		if len(b.bases) == 1 {
+			for _, z := range cmds[i][0].Val() {
+				out[i] = append(out[i], z.Member.(string))
+			}
+			continue
+		}
+		var all []redis.Z
+		for _, c := range cmds[i] {
+			all = append(all, c.Val()...)
+		}
+		slices.SortFunc(all, func(x, y redis.Z) int {
+			switch {
+			case x.Score < y.Score:
+				return -1
+			case x.Score > y.Score:
+				return 1
+			}
+			return 0
+		})
+		for _, z := range all {
+			out[i] = append(out[i], z.Member.(string))
+		}
 	}
 	return nil
 }
@@ -131,10 +226,11 @@ func (b *Backend) GroupChannels(ctx context.Context, g string) ([]string, error)
 	if err := b.checkName("group", g, true); err != nil {
 		return nil, err
 	}
-	out, err := b.client.ZRange(ctx, b.keyGroup(b.partitionOf(g), g), 0, -1).Result()
-	if err != nil && err != redis.Nil {
-		return nil, b.failed(err)
+	l, err := b.groupLists(ctx, []string{g})
+	if err != nil {
+		return nil, err
 	}
+	out := l[0]
 	if out == nil {
 		out = []string{}
 	}
@@ -148,18 +244,24 @@ func (b *Backend) Groups(ctx context.Context) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
-	pipe := b.client.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(b.bases))
-	for p, base := range b.bases {
-		cmds[p] = pipe.SMembers(ctx, base+":groups")
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, b.failed(err)
-	}
 	out := []string{}
-	for _, c := range cmds {
-		out = append(out, c.Val()...)
+	err := b.do(ctx, "groups", 0, func(ctx context.Context) error {
+		pipe := b.client.Pipeline()
+		cmds := make([]*redis.StringSliceCmd, len(b.bases))
+		for p, base := range b.bases {
+			cmds[p] = pipe.SMembers(ctx, base+":groups")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return err
+		}
+		for _, c := range cmds {
+			out = append(out, c.Val()...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Sort(out)
-	return out, nil
+	return slices.Compact(out), nil
 }

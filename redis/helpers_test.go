@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/clock"
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/presencetest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -127,10 +129,34 @@ func (s *redisServer) stop() {
 	<-done
 }
 
-// restart kills the server and starts an empty one on the same port.
+// restart kills the server and starts it again at once on the same port:
+// empty without persistence, with its data when the server was started with
+// appendonly (see startRedisAOF).
 func (s *redisServer) restart() {
 	s.stop()
 	s.start()
+}
+
+// signal sends sig to the server process (SIGSTOP and SIGCONT stall it and
+// let it go on).
+func (s *redisServer) signal(sig os.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatal("signal: redis-server not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("signal %v: %v", sig, err)
+	}
+}
+
+// startRedisAOF starts a redis-server that writes every change to its
+// append-only file before answering, so a restart keeps every acknowledged
+// write.
+func startRedisAOF(t testing.TB, extra ...string) *redisServer {
+	return startRedis(t, append([]string{"--appendonly", "yes", "--appendfsync", "always"}, extra...)...)
 }
 
 var prefixN atomic.Int64
@@ -151,12 +177,26 @@ func newClient(t testing.TB, addr string) *redis.Client {
 
 func newBackend(t testing.TB, c redis.UniversalClient, cfg Config) *Backend {
 	t.Helper()
-	b, err := New(c, cfg)
+	b, err := New(c, mockStalls(cfg))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// mockStalls turns off stall detection for a backend on a mock clock that
+// does not ask for it: a round trip slowed by a loaded test machine would
+// set an outage grace, in mock time, that the test does not expect. The
+// fault tests, on the real clock, keep the default.
+func mockStalls(cfg Config) Config {
+	switch cfg.Clock.(type) {
+	case *clock.Mock, *presencetest.ManualClock:
+		if cfg.StallThreshold == 0 {
+			cfg.StallThreshold = -1
+		}
+	}
+	return cfg
 }
 
 // shared is one redis-server for the tests that need nothing special.
@@ -206,6 +246,9 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 func TestMain(m *testing.M) {
 	redis.SetLogger(quiet{})
+	if addr := os.Getenv(childAddrEnv); addr != "" {
+		os.Exit(runChild(addr, os.Getenv(childPrefixEnv)))
+	}
 	code := m.Run()
 	if shared.server != nil {
 		shared.server.stop()

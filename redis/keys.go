@@ -17,12 +17,15 @@
 //	base:iv:<channel>  hash deltas size and here_now_refresh flag
 //	base:ivd:<channel> string the deltas since the last interval event
 //	base:cg:<channel>  set  groups containing the channel (read by events)
-//	base:g:<group>   zset   a group's channels by order added (group's partition)
-//	base:groups      set    the groups whose name hashes to the partition
+//	base:g:<group>   zset   the group's channels in the partition, by order added
+//	base:groups      set    the groups with a channel in the partition
 //	base:op:<id>     string a SetState already applied (expires after 2 min)
 //
-// A channel's partition is crc32(channel) mod Partitions; a group's, the
-// same of its name.
+// A channel's partition is crc32(channel) mod Partitions. A group has no
+// partition of its own: each partition holds the group's channels that
+// belong to it, next to their index entries (base:cg), so one script
+// changes both; the group's order counter (gseq) is in the partition of
+// its name.
 
 package presenceredis
 
@@ -87,7 +90,6 @@ func makeBases(prefix string, n int) []string {
 func (b *Backend) keyMembers(p int, channel string) string { return b.bases[p] + ":m:" + channel }
 func (b *Backend) keyWhere(p int, uuid string) string      { return b.bases[p] + ":u:" + uuid }
 func (b *Backend) keyGroup(p int, group string) string     { return b.bases[p] + ":g:" + group }
-func (b *Backend) keyChanGroups(p int, c string) string    { return b.bases[p] + ":cg:" + c }
 func (b *Backend) keyStream(p int) string                  { return b.bases[p] + ":ev" }
 
 // loadScripts loads the scripts missing from Redis's script cache (on every

@@ -88,15 +88,21 @@ func (r *reader) remember(id string) {
 
 // check reads the partition's epoch, sequence number and last entry id.
 // The first check positions the reader at the end of the stream; a later
-// one detects lost data and resyncs.
-func (r *reader) check() error {
+// one detects lost data and resyncs. It reports whether it moved the read
+// position.
+func (r *reader) check() (moved bool, err error) {
 	b := r.b
-	out, err := scriptCheck.Run(b.ctx, b.client, []string{b.bases[r.p]}, b.common(b.clock.Now())...).Slice()
-	if err != nil {
+	var out []any
+	err = b.do(b.ctx, "check", 0, func(ctx context.Context) error {
+		var err error
+		out, err = scriptCheck.Run(ctx, b.client, []string{b.bases[r.p]}, b.common(b.clock.Now())...).Slice()
 		return err
+	})
+	if err != nil {
+		return false, err
 	}
 	if len(out) < 4 {
-		return errShortReply
+		return false, shortReply("check")
 	}
 	ep, _ := out[0].(string)
 	s, _ := out[1].(string)
@@ -111,13 +117,13 @@ func (r *reader) check() error {
 		r.remember(last)
 	case ep != r.epoch: // Redis lost its data: read the new stream from its start
 		r.epoch, r.seq, r.lastID, r.chain = ep, 0, "0-0", ""
-		resync = true
+		resync, moved = true, true
 	case compareIDs(id, r.lastID) < 0 || (id == r.lastID && last != r.chain):
 		// a failover replaced the history this reader was reading: go on
 		// from the end of the new one
 		r.seq, r.lastID, r.chain = seq, id, last
 		r.remember(last)
-		resync = true
+		resync, moved = true, true
 	}
 	r.recheck = false
 	r.cond.Broadcast()
@@ -125,7 +131,7 @@ func (r *reader) check() error {
 	if resync {
 		b.resync(r.p)
 	}
-	return nil
+	return moved, nil
 }
 
 // compareIDs compares two stream entry ids "ms-seq".
@@ -168,7 +174,7 @@ func (r *reader) run() {
 			}
 		}
 		if needCheck {
-			if err := r.check(); err != nil {
+			if _, err := r.check(); err != nil {
 				r.fail(err)
 				backoff = nextBackoff(backoff)
 				continue
@@ -183,15 +189,19 @@ func (r *reader) run() {
 			needCheck = true
 			continue
 		}
-		res, err := b.client.XRead(b.ctx, &redis.XReadArgs{
-			Streams: []string{r.key, id},
-			Count:   1000,
-			Block:   b.cfg.ReadBlock,
-		}).Result()
-		if errors.Is(err, redis.Nil) {
-			backoff = 0
-			continue
-		}
+		var res []redis.XStream
+		err := b.do(b.ctx, "read", b.cfg.ReadBlock, func(ctx context.Context) error {
+			var err error
+			res, err = b.client.XRead(ctx, &redis.XReadArgs{
+				Streams: []string{r.key, id},
+				Count:   1000,
+				Block:   b.cfg.ReadBlock,
+			}).Result()
+			if errors.Is(err, redis.Nil) {
+				res, err = nil, nil
+			}
+			return err
+		})
 		if err != nil {
 			if b.ctx.Err() != nil {
 				return
@@ -216,10 +226,7 @@ func nextBackoff(d time.Duration) time.Duration {
 }
 
 func (r *reader) fail(err error) {
-	if unavailable(err) {
-		r.b.down.Store(true)
-	}
-	r.b.report(redisError(err))
+	r.b.report(err)
 	r.mu.Lock()
 	r.errs++
 	r.err = err
@@ -227,26 +234,39 @@ func (r *reader) fail(err error) {
 	r.mu.Unlock()
 }
 
-// deliver hands the events of msgs to the hubs in order, sending resync
-// markers before one whose predecessor is not the last event handed over (a
-// gap: the stream was trimmed past it, or a failover replaced the history).
+// deliver hands the events of msgs to the hubs in order. An event of
+// another epoch (Redis lost its data and the read, perhaps retried by the
+// client on the new server, resumed in the new stream) is not delivered:
+// the reader goes back to the start of the new epoch's stream, after a
+// resync marker, so each of its events is delivered once. An event whose
+// predecessor is not the last one handed over (a gap: the stream was
+// trimmed past it, or a failover replaced the history) gets a resync
+// marker before it.
 func (r *reader) deliver(msgs []redis.XMessage) {
 	b := r.b
 	for _, m := range msgs {
 		payload, _ := m.Values["e"].(string)
-		f := strings.SplitN(payload, "\n", 10)
-		if len(f) != 10 {
+		f := strings.SplitN(payload, "\n", 11)
+		if len(f) != 11 {
 			r.advance(-1, m.ID) // not ours: step over it
 			continue
 		}
 		seq, _ := strconv.ParseInt(f[0], 10, 64)
 		r.mu.Lock()
-		chain := r.chain
+		chain, epoch := r.chain, r.epoch
 		r.mu.Unlock()
+		if f[2] != epoch {
+			r.mu.Lock()
+			r.epoch, r.seq, r.lastID, r.chain = f[2], 0, "0-0", ""
+			r.cond.Broadcast()
+			r.mu.Unlock()
+			b.resync(r.p)
+			return
+		}
 		if f[1] != chain {
 			b.resync(r.p)
 		}
-		b.publish(f[2:])
+		b.publish(f[3:])
 		r.advance(seq, m.ID)
 	}
 }
@@ -274,8 +294,14 @@ func (r *reader) wake() {
 
 // waitFor returns once the reader has handed over the event head (with
 // sequence number seq) of epoch, or passed it, or with the reader's next
-// error.
-func (r *reader) waitFor(epoch, head string, seq int64) error {
+// error, or when ctx ends.
+func (r *reader) waitFor(ctx context.Context, epoch, head string, seq int64) error {
+	stop := context.AfterFunc(ctx, func() {
+		r.mu.Lock()
+		r.cond.Broadcast()
+		r.mu.Unlock()
+	})
+	defer stop()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	errs := r.errs
@@ -285,12 +311,14 @@ func (r *reader) waitFor(epoch, head string, seq int64) error {
 		switch {
 		case r.closed:
 			return presence.ErrClosed
+		case ctx.Err() != nil:
+			return unavailableError("flush", ctx.Err())
 		case epoch == "" || head == "":
 			return nil
 		case r.epoch == epoch && (known || r.seq > seq+recentIDs):
 			return nil
 		case r.errs != errs:
-			return redisError(r.err)
+			return r.err
 		case !asked && (r.epoch != epoch || compareIDs(head, r.lastID) <= 0):
 			// another epoch, or an event at or before the read position
 			// that was never handed over: another history. Check.
@@ -302,7 +330,8 @@ func (r *reader) waitFor(epoch, head string, seq int64) error {
 
 // Flush returns once every event of the calls that returned before it was
 // called (on any instance) is in this instance's subscription buffers, or
-// with an error wrapping presence.ErrUnavailable when Redis cannot be read. It reads
+// with an error wrapping presence.ErrUnavailable when Redis cannot be read
+// before ctx's deadline (Config.CallTimeout when it has none). It reads
 // each partition's sequence number from its master and waits for the
 // readers to pass it.
 func (b *Backend) Flush(ctx context.Context) error {
@@ -313,25 +342,30 @@ func (b *Backend) Flush(ctx context.Context) error {
 }
 
 func (b *Backend) flush(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.cfg.CallTimeout)
+		defer cancel()
+	}
 	now := b.clock.Now()
 	calls := make([]call, len(b.bases))
 	for p := range b.bases {
 		calls[p] = call{scriptPosition, p, b.common(now)}
 	}
-	out, err := b.run(ctx, calls)
+	out, err := b.run(ctx, "flush", calls)
 	if err != nil {
 		return err
 	}
 	for p, o := range out {
 		v, _ := o.([]any)
 		if len(v) < 3 {
-			return redisError(errShortReply)
+			return shortReply("flush")
 		}
 		ep, _ := v[0].(string)
 		s, _ := v[1].(string)
 		head, _ := v[2].(string)
 		seq, _ := strconv.ParseInt(s, 10, 64)
-		if err := b.readers[p].waitFor(ep, head, seq); err != nil {
+		if err := b.readers[p].waitFor(ctx, ep, head, seq); err != nil {
 			return err
 		}
 	}
@@ -418,7 +452,7 @@ func (b *Backend) publish(f []string) {
 // named by a live subscription, and one with no channel for every
 // all-subscription and group subscription.
 func (b *Backend) resync(p int) {
-	b.resyncs.Add(1)
+	b.health.resyncs.Add(1)
 	now := b.clock.Now()
 	marker := func(c string) presence.Event {
 		return presence.Event{Action: presence.Interval, Channel: c, Occupancy: -1, HereNowRefresh: true, Time: now}

@@ -47,7 +47,7 @@ func TestModel(t *testing.T) {
 		t.Run(map[int]string{1: "OnePartition", 4: "FourPartitions"}[parts], func(t *testing.T) {
 			rapid.Check(t, func(rt *rapid.T) {
 				presencetest.Check(rt, func(cfg presence.Config) (presence.Backend, error) {
-					return New(c, Config{Config: cfg, Prefix: uniquePrefix(t), Partitions: parts})
+					return New(c, mockStalls(Config{Config: cfg, Prefix: uniquePrefix(t), Partitions: parts}))
 				})
 			})
 		})

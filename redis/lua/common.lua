@@ -31,17 +31,19 @@ local A = 9                        -- the script's own arguments start here
 local hold = tonumber(redis.call('HGET', K_META, 'hold') or '0') or 0
 local function alive(dl) return dl > now or now < hold end
 
--- Timetoken, sequence number and the id of the last event (each event
--- names its predecessor, so a reader notices a gap or a history that a
--- failover replaced): loaded on the first event, written back by finish.
-local th, tl, seq, prev
+-- Timetoken, sequence number, epoch and the id of the last event (each
+-- event names its epoch and its predecessor, so a reader notices that Redis
+-- lost its data, a gap, or a history that a failover replaced): loaded on
+-- the first event, written back by finish.
+local th, tl, seq, epoch, prev
 local function stamp()
   if not th then
     local v = redis.call('HMGET', K_META, 'th', 'tl', 'seq', 'epoch', 'last')
-    th, tl, seq, prev = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, v[5] or ''
-    if not v[4] then
+    th, tl, seq, epoch, prev = tonumber(v[1]) or 0, tonumber(v[2]) or 0, tonumber(v[3]) or 0, v[4], v[5] or ''
+    if not epoch then
       local t = redis.call('TIME')
-      redis.call('HSET', K_META, 'epoch', t[1] .. '.' .. t[2])
+      epoch = t[1] .. '.' .. t[2]
+      redis.call('HSET', K_META, 'epoch', epoch)
     end
   end
   local h, l = th, tl + 1
@@ -54,13 +56,13 @@ local function finish()
   if th then redis.call('HSET', K_META, 'th', th, 'tl', tl, 'seq', seq, 'last', prev) end
 end
 
--- emit appends one event: seq, the previous event's id, action, channel,
--- uuid, occupancy, time, timetoken, the groups containing the channel now,
--- data.
+-- emit appends one event: seq, the previous event's id, the epoch, action,
+-- channel, uuid, occupancy, time, timetoken, the groups containing the
+-- channel now, data.
 local function emit(action, c, u, occ, data)
   local tt = stamp()
   local g = redis.call('SMEMBERS', kCG(c))
-  local payload = table.concat({ seq, prev, action, c, u, occ, nowns, tt, table.concat(g, ','), data }, '\n')
+  local payload = table.concat({ seq, prev, epoch, action, c, u, occ, nowns, tt, table.concat(g, ','), data }, '\n')
   prev = redis.call('XADD', K_EV, 'MAXLEN', '~', maxlen, '*', 'e', payload)
 end
 
