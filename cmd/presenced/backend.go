@@ -53,8 +53,9 @@ func (f *backendFlags) check() error {
 // openBackend returns the backend the flags name, with cfg as its presence
 // settings, and the function that closes it (and its Redis client). Errors
 // of the Redis backend's own goroutines (the sweeper, the stream readers)
-// are logged as warnings, at most one every 10 s.
-func openBackend(cfg presence.Config, f backendFlags, log *slog.Logger) (presence.Backend, func(), error) {
+// are logged as warnings, at most one every 10 s; observe, when set, is
+// the Redis backend's Config.ObserveCall (the call-latency metric).
+func openBackend(cfg presence.Config, f backendFlags, log *slog.Logger, observe func(op string, took time.Duration, err error)) (presence.Backend, func(), error) {
 	if f.redisURL == "" {
 		eng, err := presence.New(cfg)
 		if err != nil {
@@ -68,10 +69,11 @@ func openBackend(cfg presence.Config, f backendFlags, log *slog.Logger) (presenc
 	}
 	client := newClient()
 	b, err := presenceredis.New(client, presenceredis.Config{
-		Config:     cfg,
-		Prefix:     f.prefix,
-		Partitions: f.partitions,
-		OnError:    rateLimited(log, 10*time.Second),
+		Config:      cfg,
+		Prefix:      f.prefix,
+		Partitions:  f.partitions,
+		OnError:     rateLimited(log, 10*time.Second),
+		ObserveCall: observe,
 	})
 	if err != nil {
 		_ = client.Close()

@@ -128,7 +128,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	version, revision := buildVersion()
 	o.log.Info("presenced starting", append([]any{"version", version, "revision", revision}, configAttrs(fs)...)...)
-	b, closeBackend, err := openBackend(cfg, bf, o.log)
+	b, closeBackend, err := openBackend(cfg, bf, o.log, o.metrics.ObserveCall)
 	if err != nil {
 		o.log.Error("cannot open the backend", "err", err)
 		return exitError

@@ -25,6 +25,7 @@ import (
 	presencemetrics "github.com/presencekit/presence/metrics"
 	"github.com/presencekit/presence/pubnubhttp"
 	"github.com/presencekit/presence/pubnubhttp/dashboard"
+	presenceredis "github.com/presencekit/presence/redis"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -124,6 +125,13 @@ func (o *ops) start(b presence.Backend, h *pubnubhttp.Handler, adminAddr string,
 		if err := o.metrics.Watch(b); err != nil {
 			return nil, err
 		}
+	}
+	if rb, ok := b.(*presenceredis.Backend); ok {
+		o.metrics.WatchHealth(func() presencemetrics.Health {
+			h := rb.Health()
+			return presencemetrics.Health{Down: h.Down, Outages: h.Outages, Recoveries: h.Recoveries,
+				Resyncs: h.Resyncs, Failures: h.Failures, Stalls: h.Stalls}
+		})
 	}
 	o.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "presenced_subscribe_polls_held",

@@ -317,7 +317,8 @@ func TestReadiness(t *testing.T) {
 
 // TestReadyzFollowsRedis stops the redis-server under a presenced -redis
 // and starts it again on the same port: /readyz answers 503 while it is
-// down and 200 once it is back, and /healthz stays 200 throughout.
+// down and 200 once it is back, /healthz stays 200 throughout, and the
+// metrics show the calls to Redis, the outage and the recovery.
 func TestReadyzFollowsRedis(t *testing.T) {
 	path := needRedis(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -363,14 +364,21 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		}
 	}
 	waitReady(http.StatusOK)
+	s.get(t, "/v2/presence/sub-key/demo/channel/lobby/heartbeat?uuid=ann")
+	f := s.waitMetrics(t, metricWant{"presence_backend_down", nil, 0}, metricWant{"presence_memberships", nil, 1})
+	if fam := f["presence_backend_call_duration_seconds"]; fam == nil || len(fam.Metric) == 0 {
+		t.Error("presence_backend_call_duration_seconds: no Redis calls observed")
+	}
 	redis.Process.Kill()
 	redis.Wait()
 	waitReady(http.StatusServiceUnavailable)
 	if code, _ := s.adminGet(t, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz during the Redis outage: %d, want 200 (the process serves)", code)
 	}
+	s.waitMetrics(t, metricWant{"presence_backend_down", nil, 1}, metricWant{"presence_backend_outages_total", nil, 1}, metricWant{"presence_backend_up", nil, 0})
 	redis = startRedisOn()
 	waitReady(http.StatusOK)
+	s.waitMetrics(t, metricWant{"presence_backend_down", nil, 0}, metricWant{"presence_backend_recoveries_total", nil, 1})
 }
 
 // TestRequestLogAndLifecycle runs presenced with JSON logs at debug level:
