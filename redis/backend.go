@@ -695,8 +695,13 @@ func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (m
 
 // HereNow returns who is present on the query's channels, as
 // presence.Engine.HereNow does. Occupants are listed in byte order of their
-// uuids, so pages of an unchanged channel neither overlap nor skip. A page
-// costs O(log n + limit) in Redis. A global query reads every partition's
+// uuids, so pages of an unchanged channel neither overlap nor skip. A
+// member is present while now < deadline: one due but not yet swept is left
+// out of the occupants and the occupancy, and a global query leaves out a
+// channel whose members are all due. A page costs O(log n + limit) in Redis
+// when nothing in the partition is due, O(log n × due + limit) when a few
+// are (up to 1000 in the partition), and O(occupancy) per channel when more
+// are (the sweep is behind). A global query reads every partition's
 // occupied channels: it is not a snapshot across partitions.
 func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presence.HereNowResult, error) {
 	if err := b.isClosed(); err != nil {
@@ -712,7 +717,8 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 		q.Limit = presence.DefaultHereNowLimit
 	}
 	var chans []string
-	if len(q.Channels) == 0 && len(q.Groups) == 0 {
+	global := len(q.Channels) == 0 && len(q.Groups) == 0
+	if global {
 		all, err := b.occupiedChannels(ctx)
 		if err != nil {
 			return presence.HereNowResult{}, err
@@ -761,6 +767,12 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 			for n, i := range order[k] {
 				res.Channels[i] = channelPresence(chans[i], rows[n], q)
 			}
+		}
+	}
+	if global { // the channels whose members are all due are not occupied
+		res.Channels = slices.DeleteFunc(res.Channels, func(c presence.ChannelPresence) bool { return c.Occupancy == 0 })
+		if len(res.Channels) == 0 {
+			res.Channels = nil
 		}
 	}
 	res.TotalChannels = len(res.Channels)
@@ -844,8 +856,9 @@ func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	return int(n), nil
 }
 
-// WhereNow returns the channels where uuid is present, sorted: one SMEMBERS
-// per partition, pipelined. The slice is the caller's.
+// WhereNow returns the channels where uuid is present (now < deadline: a
+// membership due but not yet swept is left out), sorted: one script per
+// partition, pipelined, O(the uuid's channels). The slice is the caller's.
 func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
@@ -853,23 +866,22 @@ func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.checkUUID(uuid); err != nil {
 		return nil, err
 	}
-	out := []string{}
-	err := b.do(ctx, "where_now", 0, func(ctx context.Context) error {
-		pipe := b.client.Pipeline()
-		cmds := make([]*redis.StringSliceCmd, len(b.bases))
-		for p := range b.bases {
-			cmds[p] = pipe.SMembers(ctx, b.keyWhere(p, uuid))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			out = append(out, c.Val()...)
-		}
-		return nil
-	})
+	now := b.clock.Now()
+	calls := make([]call, len(b.bases))
+	for p := range b.bases {
+		calls[p] = call{scriptWhereNow, p, append(b.common(now), uuid)}
+	}
+	res, err := b.run(ctx, "where_now", calls)
 	if err != nil {
 		return nil, err
+	}
+	out := []string{}
+	for _, r := range res {
+		l, _ := r.([]any)
+		for _, c := range l {
+			s, _ := c.(string)
+			out = append(out, s)
+		}
 	}
 	slices.Sort(out)
 	return out, nil

@@ -61,6 +61,7 @@ var (
 	scriptGetState    = script("getstate")
 	scriptSweep       = script("sweep")
 	scriptHereNow     = script("herenow")
+	scriptWhereNow    = script("wherenow")
 	scriptCheck       = script("check")
 	scriptHold        = script("hold")
 	scriptPosition    = script("position")
@@ -68,7 +69,7 @@ var (
 	scriptGroupRemove = script("groupremove")
 
 	allScripts = []*redis.Script{scriptHeartbeat, scriptLeave, scriptSetState, scriptGetState, scriptSweep,
-		scriptHereNow, scriptCheck, scriptHold, scriptPosition, scriptGroupAdd, scriptGroupRemove}
+		scriptHereNow, scriptWhereNow, scriptCheck, scriptHold, scriptPosition, scriptGroupAdd, scriptGroupRemove}
 )
 
 // partitionOf returns the partition of a channel or group name.
@@ -88,7 +89,6 @@ func makeBases(prefix string, n int) []string {
 }
 
 func (b *Backend) keyMembers(p int, channel string) string { return b.bases[p] + ":m:" + channel }
-func (b *Backend) keyWhere(p int, uuid string) string      { return b.bases[p] + ":u:" + uuid }
 func (b *Backend) keyGroup(p int, group string) string     { return b.bases[p] + ":g:" + group }
 func (b *Backend) keyStream(p int) string                  { return b.bases[p] + ":ev" }
 
