@@ -351,8 +351,16 @@ func (b *Backend) report(err error) {
 func (b *Backend) common(now time.Time) []any {
 	ns := now.UnixNano()
 	hi := floorDiv(ns, 1e9)
-	return []any{floorDiv(ns, 1000), strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
-		b.am, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen}
+	us, r := splitNS(ns)
+	return []any{us, strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
+		b.am, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen, r}
+}
+
+// splitNS splits a time in nanoseconds into microseconds, rounded down,
+// and the nanoseconds within that microsecond, as the scripts keep it.
+func splitNS(ns int64) (us, r int64) {
+	us = floorDiv(ns, 1000)
+	return us, ns - us*1000
 }
 
 func floorDiv(a, d int64) int64 {
@@ -551,8 +559,8 @@ func (b *Backend) Heartbeats(ctx context.Context, reqs ...presence.HeartbeatRequ
 }
 
 // heartbeatArgs validates req and appends its script arguments to args, by
-// partition: uuid, deadline, the number of channels, then channel, state
-// flag, state for each.
+// partition: uuid, deadline (µs, rounded down), its nanoseconds within the
+// µs, the number of channels, then channel, state flag, state for each.
 func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
 	if err := b.checkUUID(req.UUID); err != nil {
 		return err
@@ -581,13 +589,13 @@ func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatReque
 		timeout = b.cfg.DefaultTimeout
 	}
 	timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
-	deadline := ceilDiv(now.UnixNano()+int64(timeout), 1000)
+	deadline, dr := splitNS(now.UnixNano() + int64(timeout))
 	parts, idx := b.byPartition(t.channels)
 	for j, p := range parts {
 		if args[p] == nil {
 			*order = append(*order, p)
 		}
-		args[p] = append(args[p], req.UUID, deadline, len(idx[j]))
+		args[p] = append(args[p], req.UUID, deadline, dr, len(idx[j]))
 		for _, i := range idx[j] {
 			has, val := "0", ""
 			if states != nil && states[i].Set {
@@ -652,9 +660,9 @@ func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (j
 	}
 	if len(t.channels) > 0 {
 		now := b.clock.Now()
-		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
+		exp, er := splitNS(now.UnixNano() + int64(b.cfg.DefaultTimeout))
 		op := b.instance + ":" + strconv.FormatUint(b.ops.Add(1), 36)
-		if _, err := b.run(ctx, "set_state", b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp)); err != nil {
+		if _, err := b.run(ctx, "set_state", b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp, er)); err != nil {
 			return nil, err
 		}
 	}
@@ -836,7 +844,9 @@ func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Occupancy returns the number of uuids present on channel: one ZCARD.
+// Occupancy returns the number of uuids on channel: one ZCARD. Like the
+// engine's, it counts a membership until it is removed (a sweep after its
+// deadline), not only while now < deadline: HereNow's occupancy is exact.
 func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	if err := b.isClosed(); err != nil {
 		return 0, err

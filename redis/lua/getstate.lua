@@ -9,10 +9,10 @@ for i = A + 1, #ARGV do
   local st
   local dl = tonumber(redis.call('ZSCORE', K_DL, mk))
   if dl then
-    if alive(dl) then st = redis.call('HGET', kS(c), u) end
+    if alive(dl, mk) then st = redis.call('HGET', kS(c), u) end
   else
     local p = redis.call('HGET', K_PEND, mk)
-    if p and tonumber(redis.call('ZSCORE', K_PDL, mk) or '0') > now then st = p end
+    if p and pendingLive(mk) then st = p end
   end
   if st and st ~= '' then
     out[#out + 1] = c

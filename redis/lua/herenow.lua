@@ -13,7 +13,7 @@ local off, lim = tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
 local DUEMAX = 1000
 local dueBy, many = {}, false
 if now >= hold then
-  local due = redis.call('ZRANGEBYSCORE', K_DL, '-inf', now, 'LIMIT', 0, DUEMAX + 1)
+  local due = dueList(K_DL, K_DLR, DUEMAX + 1)
   if #due > DUEMAX then
     many = true
   else
@@ -37,7 +37,8 @@ local function page(c)
     local all = redis.call('ZRANGE', k, 0, -1)
     local present, us = 0, {}
     for _, u in ipairs(all) do
-      if alive(tonumber(redis.call('ZSCORE', K_DL, c .. '\n' .. u)) or 0) then
+      local mk = c .. '\n' .. u
+      if alive(tonumber(redis.call('ZSCORE', K_DL, mk)) or 0, mk) then
         present = present + 1
         if present > off and present <= off + lim then us[#us + 1] = u end
       end

@@ -3,6 +3,7 @@
 local u = ARGV[A]
 local out = {}
 for _, c in ipairs(redis.call('SMEMBERS', kU(u))) do
-  if alive(tonumber(redis.call('ZSCORE', K_DL, c .. '\n' .. u)) or 0) then out[#out + 1] = c end
+  local mk = c .. '\n' .. u
+  if alive(tonumber(redis.call('ZSCORE', K_DL, mk)) or 0, mk) then out[#out + 1] = c end
 end
 return out
