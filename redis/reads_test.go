@@ -45,12 +45,18 @@ func pagesOf(t *testing.T, b *Backend, c string, limit int) []string {
 // reads leave it out, to the nanosecond, with a few memberships due in the
 // partition (skipped by rank) and with more than here_now collects at once
 // (every member checked), pages staying in byte order without overlap or
-// gap.
+// gap; with one partition, and with four (the suite's ReadsAtDeadline
+// checks a cross-channel event order, so it is not run partitioned).
 func TestReadsAtDeadlinePaths(t *testing.T) {
-	for _, many := range []bool{false, true} {
-		t.Run(map[bool]string{false: "FewDue", true: "ManyDue"}[many], func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		many       bool
+		partitions int
+	}{{"FewDue", false, 1}, {"ManyDue", true, 1}, {"FewDuePartitioned", false, 4}, {"ManyDuePartitioned", true, 4}} {
+		many := tc.many
+		t.Run(tc.name, func(t *testing.T) {
 			clk := mockClock()
-			b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t)})
+			b := newBackend(t, newClient(t, sharedRedis(t)), Config{Config: baseConfig(clk), Prefix: uniquePrefix(t), Partitions: tc.partitions})
 			var want []string
 			var reqs []presence.HeartbeatRequest
 			for i := range 20 {
