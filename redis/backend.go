@@ -351,8 +351,16 @@ func (b *Backend) report(err error) {
 func (b *Backend) common(now time.Time) []any {
 	ns := now.UnixNano()
 	hi := floorDiv(ns, 1e9)
-	return []any{floorDiv(ns, 1000), strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
-		b.am, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen}
+	us, r := splitNS(ns)
+	return []any{us, strconv.FormatInt(ns, 10), hi, (ns - hi*1e9) / 100,
+		b.am, b.ivlUS, b.deltasOn, b.cfg.StreamMaxLen, r}
+}
+
+// splitNS splits a time in nanoseconds into microseconds, rounded down,
+// and the nanoseconds within that microsecond, as the scripts keep it.
+func splitNS(ns int64) (us, r int64) {
+	us = floorDiv(ns, 1000)
+	return us, ns - us*1000
 }
 
 func floorDiv(a, d int64) int64 {
@@ -551,8 +559,8 @@ func (b *Backend) Heartbeats(ctx context.Context, reqs ...presence.HeartbeatRequ
 }
 
 // heartbeatArgs validates req and appends its script arguments to args, by
-// partition: uuid, deadline, the number of channels, then channel, state
-// flag, state for each.
+// partition: uuid, deadline (µs, rounded down), its nanoseconds within the
+// µs, the number of channels, then channel, state flag, state for each.
 func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
 	if err := b.checkUUID(req.UUID); err != nil {
 		return err
@@ -581,13 +589,13 @@ func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatReque
 		timeout = b.cfg.DefaultTimeout
 	}
 	timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
-	deadline := ceilDiv(now.UnixNano()+int64(timeout), 1000)
+	deadline, dr := splitNS(now.UnixNano() + int64(timeout))
 	parts, idx := b.byPartition(t.channels)
 	for j, p := range parts {
 		if args[p] == nil {
 			*order = append(*order, p)
 		}
-		args[p] = append(args[p], req.UUID, deadline, len(idx[j]))
+		args[p] = append(args[p], req.UUID, deadline, dr, len(idx[j]))
 		for _, i := range idx[j] {
 			has, val := "0", ""
 			if states != nil && states[i].Set {
@@ -652,9 +660,9 @@ func (b *Backend) SetState(ctx context.Context, req presence.SetStateRequest) (j
 	}
 	if len(t.channels) > 0 {
 		now := b.clock.Now()
-		exp := ceilDiv(now.UnixNano()+int64(b.cfg.DefaultTimeout), 1000)
+		exp, er := splitNS(now.UnixNano() + int64(b.cfg.DefaultTimeout))
 		op := b.instance + ":" + strconv.FormatUint(b.ops.Add(1), 36)
-		if _, err := b.run(ctx, "set_state", b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp)); err != nil {
+		if _, err := b.run(ctx, "set_state", b.channelCalls(scriptSetState, now, t.channels, op, req.UUID, st, exp, er)); err != nil {
 			return nil, err
 		}
 	}
@@ -695,8 +703,13 @@ func (b *Backend) GetState(ctx context.Context, req presence.GetStateRequest) (m
 
 // HereNow returns who is present on the query's channels, as
 // presence.Engine.HereNow does. Occupants are listed in byte order of their
-// uuids, so pages of an unchanged channel neither overlap nor skip. A page
-// costs O(log n + limit) in Redis. A global query reads every partition's
+// uuids, so pages of an unchanged channel neither overlap nor skip. A
+// member is present while now < deadline: one due but not yet swept is left
+// out of the occupants and the occupancy, and a global query leaves out a
+// channel whose members are all due. A page costs O(log n + limit) in Redis
+// when nothing in the partition is due, O(log n × due + limit) when a few
+// are (up to 1000 in the partition), and O(occupancy) per channel when more
+// are (the sweep is behind). A global query reads every partition's
 // occupied channels: it is not a snapshot across partitions.
 func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presence.HereNowResult, error) {
 	if err := b.isClosed(); err != nil {
@@ -712,7 +725,8 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 		q.Limit = presence.DefaultHereNowLimit
 	}
 	var chans []string
-	if len(q.Channels) == 0 && len(q.Groups) == 0 {
+	global := len(q.Channels) == 0 && len(q.Groups) == 0
+	if global {
 		all, err := b.occupiedChannels(ctx)
 		if err != nil {
 			return presence.HereNowResult{}, err
@@ -761,6 +775,12 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 			for n, i := range order[k] {
 				res.Channels[i] = channelPresence(chans[i], rows[n], q)
 			}
+		}
+	}
+	if global { // the channels whose members are all due are not occupied
+		res.Channels = slices.DeleteFunc(res.Channels, func(c presence.ChannelPresence) bool { return c.Occupancy == 0 })
+		if len(res.Channels) == 0 {
+			res.Channels = nil
 		}
 	}
 	res.TotalChannels = len(res.Channels)
@@ -824,7 +844,9 @@ func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// Occupancy returns the number of uuids present on channel: one ZCARD.
+// Occupancy returns the number of uuids on channel: one ZCARD. Like the
+// engine's, it counts a membership until it is removed (a sweep after its
+// deadline), not only while now < deadline: HereNow's occupancy is exact.
 func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	if err := b.isClosed(); err != nil {
 		return 0, err
@@ -844,8 +866,9 @@ func (b *Backend) Occupancy(ctx context.Context, channel string) (int, error) {
 	return int(n), nil
 }
 
-// WhereNow returns the channels where uuid is present, sorted: one SMEMBERS
-// per partition, pipelined. The slice is the caller's.
+// WhereNow returns the channels where uuid is present (now < deadline: a
+// membership due but not yet swept is left out), sorted: one script per
+// partition, pipelined, O(the uuid's channels). The slice is the caller's.
 func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
@@ -853,23 +876,22 @@ func (b *Backend) WhereNow(ctx context.Context, uuid string) ([]string, error) {
 	if err := b.checkUUID(uuid); err != nil {
 		return nil, err
 	}
-	out := []string{}
-	err := b.do(ctx, "where_now", 0, func(ctx context.Context) error {
-		pipe := b.client.Pipeline()
-		cmds := make([]*redis.StringSliceCmd, len(b.bases))
-		for p := range b.bases {
-			cmds[p] = pipe.SMembers(ctx, b.keyWhere(p, uuid))
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			out = append(out, c.Val()...)
-		}
-		return nil
-	})
+	now := b.clock.Now()
+	calls := make([]call, len(b.bases))
+	for p := range b.bases {
+		calls[p] = call{scriptWhereNow, p, append(b.common(now), uuid)}
+	}
+	res, err := b.run(ctx, "where_now", calls)
 	if err != nil {
 		return nil, err
+	}
+	out := []string{}
+	for _, r := range res {
+		l, _ := r.([]any)
+		for _, c := range l {
+			s, _ := c.(string)
+			out = append(out, s)
+		}
 	}
 	slices.Sort(out)
 	return out, nil

@@ -5,15 +5,18 @@
 //
 //	base:meta        hash   epoch, seq (events so far), th/tl (last timetoken), hold, gseq, barriers
 //	base:ev          stream the partition's events, one field "e"
-//	base:dl          zset   "channel\nuuid" → deadline (µs): every membership
+//	base:dl          zset   "channel\nuuid" → deadline (whole µs): every membership
+//	base:dlr         hash   "channel\nuuid" → the deadline's ns within its µs (absent: 0)
 //	base:chans       set    occupied channels
 //	base:uuids       set    uuids present on a channel of the partition
 //	base:m:<channel> zset   the channel's uuids (score 0: byte order, for paging)
 //	base:s:<channel> hash   uuid → canonical state
 //	base:u:<uuid>    set    the uuid's channels in the partition (where_now)
 //	base:pend        hash   "channel\nuuid" → pending state
-//	base:pdl         zset   "channel\nuuid" → pending expiry (µs)
-//	base:ivz         zset   channels in interval mode → next tick (µs)
+//	base:pdl         zset   "channel\nuuid" → pending expiry (whole µs)
+//	base:pdlr        hash   "channel\nuuid" → the expiry's ns within its µs (absent: 0)
+//	base:ivz         zset   channels in interval mode → next tick (whole µs)
+//	base:ivr         hash   channel → its ticks' ns within their µs (absent: 0)
 //	base:iv:<channel>  hash deltas size and here_now_refresh flag
 //	base:ivd:<channel> string the deltas since the last interval event
 //	base:cg:<channel>  set  groups containing the channel (read by events)
@@ -61,6 +64,7 @@ var (
 	scriptGetState    = script("getstate")
 	scriptSweep       = script("sweep")
 	scriptHereNow     = script("herenow")
+	scriptWhereNow    = script("wherenow")
 	scriptCheck       = script("check")
 	scriptHold        = script("hold")
 	scriptPosition    = script("position")
@@ -68,7 +72,7 @@ var (
 	scriptGroupRemove = script("groupremove")
 
 	allScripts = []*redis.Script{scriptHeartbeat, scriptLeave, scriptSetState, scriptGetState, scriptSweep,
-		scriptHereNow, scriptCheck, scriptHold, scriptPosition, scriptGroupAdd, scriptGroupRemove}
+		scriptHereNow, scriptWhereNow, scriptCheck, scriptHold, scriptPosition, scriptGroupAdd, scriptGroupRemove}
 )
 
 // partitionOf returns the partition of a channel or group name.
@@ -88,7 +92,6 @@ func makeBases(prefix string, n int) []string {
 }
 
 func (b *Backend) keyMembers(p int, channel string) string { return b.bases[p] + ":m:" + channel }
-func (b *Backend) keyWhere(p int, uuid string) string      { return b.bases[p] + ":u:" + uuid }
 func (b *Backend) keyGroup(p int, group string) string     { return b.bases[p] + ":g:" + group }
 func (b *Backend) keyStream(p int) string                  { return b.bases[p] + ":ev" }
 

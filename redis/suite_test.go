@@ -21,7 +21,7 @@ func TestBehaviour(t *testing.T) {
 // crossChannelOrder are the suite tests that expect the events of several
 // channels, or their timetokens, in one global order. With several
 // partitions that order holds per partition only (see Config.Partitions).
-var crossChannelOrder = []string{"/JoinRefreshLeave", "/State", "/HeartbeatState", "/PendingState", "/GroupSubscriptions", "/Validation", "/Timetokens"}
+var crossChannelOrder = []string{"/JoinRefreshLeave", "/State", "/HeartbeatState", "/PendingState", "/GroupSubscriptions", "/Validation", "/Timetokens", "/ReadsAtDeadline"}
 
 // TestBehaviourPartitioned runs the suite with four partitions, as on
 // Redis Cluster, leaving out only the checks of a global cross-channel

@@ -5,11 +5,16 @@
 -- KEYS[1] is the partition's base key, "<prefix>{<n>}"; every key below
 -- starts with it, so one script touches one Redis Cluster slot.
 -- Times are integers in microseconds (exact in Lua's doubles and in sorted
--- set scores); the events' time travels as the caller's nanoseconds string.
+-- set scores), rounded down; a deadline's or a pending state's expiry keeps
+-- its nanoseconds within the microsecond in a hash beside its sorted set
+-- (absent: 0), so comparisons with now are exact to the nanosecond (an
+-- interval tick keeps its channel's first one's nanoseconds). The
+-- events' time travels as the caller's nanoseconds string.
 local base = KEYS[1]
 local K_META, K_EV, K_DL = base .. ':meta', base .. ':ev', base .. ':dl'
 local K_CHANS, K_UUIDS = base .. ':chans', base .. ':uuids'
 local K_PEND, K_PDL, K_IVZ = base .. ':pend', base .. ':pdl', base .. ':ivz'
+local K_DLR, K_PDLR, K_IVR = base .. ':dlr', base .. ':pdlr', base .. ':ivr'
 local function kM(c) return base .. ':m:' .. c end
 local function kS(c) return base .. ':s:' .. c end
 local function kU(u) return base .. ':u:' .. u end
@@ -25,11 +30,49 @@ local am = tonumber(ARGV[5])       -- AnnounceMax (negative: no interval mode)
 local ivl = tonumber(ARGV[6])      -- Interval, µs
 local withDeltas = ARGV[7] == '1'
 local maxlen = ARGV[8]             -- approximate stream length kept
-local A = 9                        -- the script's own arguments start here
+local nowr = tonumber(ARGV[9])     -- the clock's nanoseconds within its µs
+local A = 10                       -- the script's own arguments start here
+
+-- past reports whether the instant at (µs score s, nanoseconds in hash rk
+-- under mk) is not after now.
+local function past(s, rk, mk)
+  if s ~= now then return s < now end
+  return (tonumber(redis.call('HGET', rk, mk)) or 0) <= nowr
+end
+
+-- setAt stores mk's instant: µs score s in zk, nanoseconds r in rk.
+local function setAt(zk, rk, mk, s, r)
+  redis.call('ZADD', zk, s, mk)
+  if r > 0 then redis.call('HSET', rk, mk, r) else redis.call('HDEL', rk, mk) end
+end
+
+-- dueList returns up to limit members of zk whose instant is not after
+-- now, the earliest first.
+local function dueList(zk, rk, limit)
+  local out = redis.call('ZRANGEBYSCORE', zk, '-inf', '(' .. ARGV[1], 'LIMIT', 0, limit)
+  local off = 0
+  while #out < limit do -- the members due within now's µs
+    local b = redis.call('ZRANGEBYSCORE', zk, ARGV[1], ARGV[1], 'LIMIT', off, limit)
+    for _, mk in ipairs(b) do
+      if #out < limit and past(now, rk, mk) then out[#out + 1] = mk end
+    end
+    if #b < limit then break end
+    off = off + #b
+  end
+  return out
+end
 
 -- hold: until then no membership counts as expired (the outage grace).
 local hold = tonumber(redis.call('HGET', K_META, 'hold') or '0') or 0
-local function alive(dl) return dl > now or now < hold end
+-- alive reports whether the membership mk with deadline dl (µs) is present:
+-- now < deadline, or within the outage grace.
+local function alive(dl, mk) return now < hold or not past(dl, K_DLR, mk) end
+
+-- pendingLive reports whether mk's pending state has not expired.
+local function pendingLive(mk)
+  local s = tonumber(redis.call('ZSCORE', K_PDL, mk))
+  return s ~= nil and not past(s, K_PDLR, mk)
+end
 
 -- Timetoken, sequence number, epoch and the id of the last event (each
 -- event names its epoch and its predecessor, so a reader notices that Redis
@@ -114,11 +157,12 @@ local function announce(c, a, u, state)
       if occ <= am then
         emitInterval(c)
         redis.call('ZREM', K_IVZ, c)
+        redis.call('HDEL', K_IVR, c)
       end
       return
     end
     if occ > am then
-      redis.call('ZADD', K_IVZ, now + ivl, c)
+      setAt(K_IVZ, K_IVR, c, now + ivl, nowr)
       record(c, a, u)
       return
     end
@@ -128,6 +172,7 @@ end
 
 local function remove(c, u, a)
   redis.call('ZREM', K_DL, c .. '\n' .. u)
+  redis.call('HDEL', K_DLR, c .. '\n' .. u)
   redis.call('ZREM', kM(c), u)
   redis.call('HDEL', kS(c), u)
   redis.call('SREM', kU(u), c)
@@ -137,8 +182,8 @@ local function remove(c, u, a)
   if empty then redis.call('SREM', K_CHANS, c) end
 end
 
-local function join(c, u, deadline, state)
-  redis.call('ZADD', K_DL, deadline, c .. '\n' .. u)
+local function join(c, u, deadline, dr, state)
+  setAt(K_DL, K_DLR, c .. '\n' .. u, deadline, dr)
   redis.call('ZADD', kM(c), 0, u)
   redis.call('SADD', K_CHANS, c)
   redis.call('SADD', kU(u), c)
@@ -150,4 +195,5 @@ end
 local function dropPending(mk)
   redis.call('HDEL', K_PEND, mk)
   redis.call('ZREM', K_PDL, mk)
+  redis.call('HDEL', K_PDLR, mk)
 end

@@ -4,7 +4,7 @@ for i = A + 1, #ARGV do
   local c = ARGV[i]
   local mk = c .. '\n' .. u
   local dl = tonumber(redis.call('ZSCORE', K_DL, mk))
-  if dl then remove(c, u, alive(dl) and 'l' or 't') end
+  if dl then remove(c, u, alive(dl, mk) and 'l' or 't') end
   dropPending(mk)
 end
 finish()

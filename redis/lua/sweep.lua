@@ -5,7 +5,7 @@
 local batch = tonumber(ARGV[A])
 local n = 0
 if now >= hold then
-  local due = redis.call('ZRANGEBYSCORE', K_DL, '-inf', now, 'LIMIT', 0, batch)
+  local due = dueList(K_DL, K_DLR, batch)
   for _, mk in ipairs(due) do
     local p = string.find(mk, '\n', 1, true)
     remove(string.sub(mk, 1, p - 1), string.sub(mk, p + 1), 't')
@@ -16,15 +16,17 @@ if now >= hold then
     return { n, 1 }
   end
 end
-local ticks = redis.call('ZRANGEBYSCORE', K_IVZ, '-inf', now, 'WITHSCORES')
-for j = 1, #ticks, 2 do
-  local c, nx = ticks[j], tonumber(ticks[j + 1])
+for _, c in ipairs(dueList(K_IVZ, K_IVR, 1000000000)) do
   emitInterval(c)
-  nx = nx + ivl
-  if nx <= now then nx = nx + (math.floor((now - nx) / ivl) + 1) * ivl end
+  -- the channel's next tick after now (its nanoseconds stay in K_IVR)
+  local nx = tonumber(redis.call('ZSCORE', K_IVZ, c)) + ivl
+  if past(nx, K_IVR, c) then
+    nx = nx + math.floor((now - nx) / ivl) * ivl
+    if past(nx, K_IVR, c) then nx = nx + ivl end
+  end
   redis.call('ZADD', K_IVZ, nx, c)
 end
-local pd = redis.call('ZRANGEBYSCORE', K_PDL, '-inf', now, 'LIMIT', 0, batch)
+local pd = dueList(K_PDL, K_PDLR, batch)
 for _, mk in ipairs(pd) do dropPending(mk) end
 finish()
 if #pd >= batch then return { n, 1 } end
