@@ -966,6 +966,13 @@ func (b *Backend) sweep(ctx context.Context) error {
 	b.sweepMu.Lock()
 	defer b.sweepMu.Unlock()
 	now := b.clock.Now()
+	start := time.Now() // OnSweep reports what the sweep cost: real time, whatever Clock is, as the engine's
+	expired := 0
+	defer func() {
+		if b.cfg.OnSweep != nil && expired > 0 {
+			b.cfg.OnSweep(time.Since(start), expired)
+		}
+	}()
 	for p := range b.bases {
 		for range 1 << 20 { // bounded: each round removes a full batch
 			out, err := b.run(ctx, "sweep", []call{{scriptSweep, p, append(b.common(now), b.cfg.SweepBatch)}})
@@ -973,6 +980,10 @@ func (b *Backend) sweep(ctx context.Context) error {
 				return err
 			}
 			l, _ := out[0].([]any)
+			if len(l) > 0 {
+				n, _ := l[0].(int64)
+				expired += int(n)
+			}
 			if len(l) < 2 || l[1] != int64(1) {
 				break
 			}

@@ -420,6 +420,8 @@ func (b *Backend) publish(f []string) {
 		if data != "" {
 			ev.State = []byte(data)
 		}
+	case presence.Timeout:
+		ev.Deadline = parseDeadline(data)
 	case presence.Interval:
 		if data == "!" {
 			ev.HereNowRefresh = true
@@ -486,4 +488,20 @@ func (b *Backend) resync(p int) {
 	for _, c := range chans {
 		b.namedHub.Publish(marker(c), nil)
 	}
+}
+
+// parseDeadline reads a timeout event's deadline as sweep.lua writes it,
+// "µs:ns" (whole microseconds since the Unix epoch, then the nanoseconds
+// within the last one); the zero time when there is none.
+func parseDeadline(data string) time.Time {
+	us, r, ok := strings.Cut(data, ":")
+	if !ok {
+		return time.Time{}
+	}
+	whole, err1 := strconv.ParseFloat(us, 64) // Redis writes a score as a double
+	ns, err2 := strconv.ParseInt(r, 10, 64)
+	if err1 != nil || err2 != nil {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(whole)*1000+ns)
 }

@@ -171,6 +171,13 @@ local function announce(c, a, u, state)
 end
 
 local function remove(c, u, a)
+  -- a timeout's event carries the deadline that passed: µs ':' ns within
+  -- the µs (a double holds the µs exactly, not the ns)
+  local data = ''
+  if a == 't' then
+    local us = redis.call('ZSCORE', K_DL, c .. '\n' .. u)
+    if us then data = us .. ':' .. (redis.call('HGET', K_DLR, c .. '\n' .. u) or '0') end
+  end
   redis.call('ZREM', K_DL, c .. '\n' .. u)
   redis.call('HDEL', K_DLR, c .. '\n' .. u)
   redis.call('ZREM', kM(c), u)
@@ -178,7 +185,7 @@ local function remove(c, u, a)
   redis.call('SREM', kU(u), c)
   if redis.call('EXISTS', kU(u)) == 0 then redis.call('SREM', K_UUIDS, u) end
   local empty = redis.call('EXISTS', kM(c)) == 0
-  announce(c, a, u, '')
+  announce(c, a, u, data)
   if empty then redis.call('SREM', K_CHANS, c) end
 end
 
