@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/presencekit/presence/pubnubhttp/internal/reqtarget"
 )
 
 // route is the PubNub call a request names.
@@ -148,28 +150,10 @@ func parseQuery(raw string) query {
 	return q
 }
 
-// splitTarget splits a request target (origin-form "/p?q" or absolute-form
-// "http://host/p?q") into its raw path and raw query.
-func splitTarget(target string) (path, rawQuery string) {
-	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
-		rest := target[i+3:]
-		if j := strings.IndexAny(rest, "/?"); j >= 0 {
-			target = rest[j:]
-		} else {
-			target = "/"
-		}
-	}
-	path, rawQuery, _ = strings.Cut(target, "?")
-	if path == "" || path[0] != '/' {
-		path = "/" + path
-	}
-	return path, rawQuery
-}
-
 // parseRequest parses a raw request target. It returns errNotFound for a
 // path that names no call, or an error naming a malformed path element.
 func parseRequest(target string) (*request, error) {
-	rawPath, rawQuery := splitTarget(target)
+	rawPath, rawQuery := reqtarget.Split(target)
 	req := &request{query: parseQuery(rawQuery)}
 	trailing := false
 	if len(rawPath) > 1 {

@@ -727,7 +727,7 @@ func (b *Backend) HereNow(ctx context.Context, q presence.HereNowQuery) (presenc
 	var chans []string
 	global := len(q.Channels) == 0 && len(q.Groups) == 0
 	if global {
-		all, err := b.occupiedChannels(ctx)
+		all, err := b.union(ctx, "occupied", ":chans") // every channel with occupancy > 0
 		if err != nil {
 			return presence.HereNowResult{}, err
 		}
@@ -820,14 +820,16 @@ func channelPresence(c string, row any, q presence.HereNowQuery) presence.Channe
 	return cp
 }
 
-// occupiedChannels lists every channel with occupancy > 0, sorted.
-func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
-	var out []string
-	err := b.do(ctx, "occupied", 0, func(ctx context.Context) error {
+// union returns the members of the set named suffix in every partition,
+// sorted and without duplicates, read in one pipeline (op names the call
+// for ObserveCall and errors).
+func (b *Backend) union(ctx context.Context, op, suffix string) ([]string, error) {
+	out := []string{}
+	err := b.do(ctx, op, 0, func(ctx context.Context) error {
 		pipe := b.client.Pipeline()
 		cmds := make([]*redis.StringSliceCmd, len(b.bases))
 		for p, base := range b.bases {
-			cmds[p] = pipe.SMembers(ctx, base+":chans")
+			cmds[p] = pipe.SMembers(ctx, base+suffix)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return err
@@ -841,7 +843,7 @@ func (b *Backend) occupiedChannels(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	slices.Sort(out)
-	return out, nil
+	return slices.Compact(out), nil
 }
 
 // Occupancy returns the number of uuids on channel: one ZCARD. Like the

@@ -244,24 +244,5 @@ func (b *Backend) Groups(ctx context.Context) ([]string, error) {
 	if err := b.isClosed(); err != nil {
 		return nil, err
 	}
-	out := []string{}
-	err := b.do(ctx, "groups", 0, func(ctx context.Context) error {
-		pipe := b.client.Pipeline()
-		cmds := make([]*redis.StringSliceCmd, len(b.bases))
-		for p, base := range b.bases {
-			cmds[p] = pipe.SMembers(ctx, base+":groups")
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			return err
-		}
-		for _, c := range cmds {
-			out = append(out, c.Val()...)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(out)
-	return slices.Compact(out), nil
+	return b.union(ctx, "groups", ":groups")
 }

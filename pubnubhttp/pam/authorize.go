@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/presencekit/presence/pubnubhttp"
+	"github.com/presencekit/presence/pubnubhttp/internal/reqtarget"
 )
 
 var _ pubnubhttp.Authorizer = (*Manager)(nil)
@@ -40,7 +41,7 @@ func (m *Manager) Authorize(ctx context.Context, a pubnubhttp.Access) error {
 		return &pubnubhttp.AccessDenied{Message: msg, Channels: a.Channels, Groups: a.Groups}
 	}
 	if a.Request != nil {
-		path, rawQuery := requestTarget(requestURI(a.Request))
+		path, rawQuery := reqtarget.Split(requestURI(a.Request))
 		signed, err := checkSignature(m.keys.SecretKey, m.keys.PublishKey,
 			signedRequest{method: a.Request.Method, path: path, rawQuery: rawQuery}, m.clock.Now(), m.skew)
 		switch {

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/presencekit/presence/pubnubhttp/internal/reqtarget"
 )
 
 // MaxGrantBytes bounds the body of a grant request.
@@ -45,7 +47,7 @@ func (m *Manager) Wrap(next http.Handler) http.Handler {
 // use the v3 envelope {"status":4xx,"error":{"message":...,"source":"grant"},
 // "service":"Access Manager"}.
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path, rawQuery := requestTarget(requestURI(r))
+	path, rawQuery := reqtarget.Split(requestURI(r))
 	seg := strings.Split(strings.TrimPrefix(path, pathPrefix), "/")
 	if !strings.HasPrefix(path, pathPrefix) || len(seg) < 2 || len(seg) > 3 || seg[1] != "grant" {
 		writeError(w, http.StatusNotFound, "access", "Not Found: no Access Manager call at "+strconv.Quote(path))

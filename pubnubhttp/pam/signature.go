@@ -41,24 +41,6 @@ type signedRequest struct {
 	body                   []byte
 }
 
-// requestTarget splits a raw request target (origin-form or absolute-form)
-// into its raw path and raw query.
-func requestTarget(target string) (path, rawQuery string) {
-	if i := strings.Index(target, "://"); i >= 0 && !strings.HasPrefix(target, "/") {
-		rest := target[i+3:]
-		if j := strings.IndexAny(rest, "/?"); j >= 0 {
-			target = rest[j:]
-		} else {
-			target = "/"
-		}
-	}
-	path, rawQuery, _ = strings.Cut(target, "?")
-	if path == "" {
-		path = "/"
-	}
-	return path, rawQuery
-}
-
 // queryValue returns the decoded value of key in a raw query, the first
 // occurrence, and whether it is present. '+' stays '+': the SDKs encode
 // spaces as %20.

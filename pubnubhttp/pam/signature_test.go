@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/presencekit/presence/pubnubhttp/internal/reqtarget"
 )
 
 // signTarget returns target with timestamp (now) and a v2 signature of the
@@ -18,7 +20,7 @@ func signTarget(keys Keyset, method, target string, body []byte, now time.Time) 
 		sep = "&"
 	}
 	target += sep + "timestamp=" + strconv.FormatInt(now.Unix(), 10)
-	path, rawQuery := requestTarget(target)
+	path, rawQuery := reqtarget.Split(target)
 	sig := signatureV2(keys.SecretKey, keys.PublishKey, signedRequest{method, path, rawQuery, body})
 	return target + "&signature=" + sig
 }
@@ -79,7 +81,7 @@ func TestCheckSignature(t *testing.T) {
 	target := "/v2/presence/sub-key/sub-c-test/channel/a,b/heartbeat?uuid=server&pnsdk=PubNub-Go%2F7.3.2"
 	signed := signTarget(keys, "GET", target, nil, now)
 	check := func(method, target string, body []byte, at time.Time) (bool, error) {
-		path, q := requestTarget(target)
+		path, q := reqtarget.Split(target)
 		return checkSignature(keys.SecretKey, keys.PublishKey, signedRequest{method, path, q, body}, at, time.Minute)
 	}
 	if ok, err := check("GET", signed, nil, now); !ok || err != nil {
