@@ -90,7 +90,7 @@ func (q query) has(key string) bool {
 // valid percent-encoding (for example un-escaped JSON holding a '%') is
 // returned as sent. '+' stays '+': PubNub's SDKs encode spaces as %20.
 func (q query) get(key string) string {
-	return unescape(q[key])
+	return reqtarget.Unescape(q[key])
 }
 
 // list returns key's value decoded and then split on ',', without empty
@@ -107,16 +107,6 @@ func (q query) list(key string) []string {
 	return out
 }
 
-func unescape(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	if v, err := url.PathUnescape(s); err == nil {
-		return v
-	}
-	return s
-}
-
 // splitNames splits a raw comma-separated list and decodes each element.
 // Empty elements are dropped: "," is the empty list.
 func splitNames(raw string) []string {
@@ -128,7 +118,7 @@ func splitNames(raw string) []string {
 		if part == "" {
 			continue
 		}
-		out = append(out, unescape(part))
+		out = append(out, reqtarget.Unescape(part))
 	}
 	return out
 }
@@ -142,7 +132,7 @@ func parseQuery(raw string) query {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		k = unescape(k)
+		k = reqtarget.Unescape(k)
 		if _, ok := q[k]; !ok {
 			q[k] = v
 		}

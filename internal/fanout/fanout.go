@@ -7,6 +7,7 @@
 package fanout
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -79,7 +80,7 @@ func (s *Sub[E]) Matches(channel string, groups []string) bool {
 		return true
 	}
 	for _, g := range s.groups {
-		if contains(groups, g) {
+		if slices.Contains(groups, g) {
 			return true
 		}
 	}
@@ -202,7 +203,7 @@ func (h *Hub[E]) Subscribe(opts Options) (*Sub[E], error) {
 			s.channels[c] = struct{}{}
 		}
 		for _, g := range opts.Groups {
-			if !contains(s.groups, g) {
+			if !slices.Contains(s.groups, g) {
 				s.groups = append(s.groups, g)
 			}
 		}
@@ -275,13 +276,13 @@ func (h *Hub[E]) Publish(ev E, groups []string) {
 		seen := seenBuf[:0]
 		for _, g := range groups {
 			for _, s := range h.byGroup[g] {
-				if _, named := s.channels[channel]; named || s.all || containsSub(seen, s) {
+				if _, named := s.channels[channel]; named || s.all || slices.Contains(seen, s) {
 					continue
 				}
 				seen = append(seen, s)
 				mark := ""
 				for _, sg := range s.groups {
-					if contains(groups, sg) {
+					if slices.Contains(groups, sg) {
 						mark = sg
 						break
 					}
@@ -379,22 +380,4 @@ func removeSub[E any](l []*Sub[E], s *Sub[E]) []*Sub[E] {
 		}
 	}
 	return l
-}
-
-func containsSub[E any](l []*Sub[E], s *Sub[E]) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -62,7 +62,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, source, "Method Not Allowed: "+strconv.Quote(r.Method)+", only "+method)
 		return
 	}
-	if unescape(seg[0]) != m.keys.SubscribeKey {
+	if reqtarget.Unescape(seg[0]) != m.keys.SubscribeKey {
 		writeError(w, http.StatusBadRequest, source, "Invalid Subscribe Key")
 		return
 	}
@@ -93,7 +93,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if source == "revoke" {
-		if err := m.Revoke(r.Context(), unescape(seg[2])); err != nil {
+		if err := m.Revoke(r.Context(), reqtarget.Unescape(seg[2])); err != nil {
 			if errors.Is(err, ErrInvalidToken) {
 				writeError(w, http.StatusBadRequest, source, "Invalid token: "+err.Error())
 				return

@@ -20,11 +20,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/presencekit/presence/pubnubhttp/internal/reqtarget"
 )
 
 // Errors of a request signature. A request that carries no signature
@@ -47,21 +48,11 @@ type signedRequest struct {
 func queryValue(rawQuery, key string) (string, bool) {
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		k, v, _ := strings.Cut(part, "=")
-		if unescape(k) == key {
-			return unescape(v), true
+		if reqtarget.Unescape(k) == key {
+			return reqtarget.Unescape(v), true
 		}
 	}
 	return "", false
-}
-
-func unescape(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	if v, err := url.PathUnescape(s); err == nil {
-		return v
-	}
-	return s
 }
 
 // pamEncode percent-encodes every byte of s but A-Z a-z 0-9 - _ . with
@@ -94,11 +85,11 @@ func canonicalQuery(rawQuery string) string {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		k = unescape(k)
+		k = reqtarget.Unescape(k)
 		if k == "signature" {
 			continue
 		}
-		params = append(params, kv{k, pamEncode(unescape(v))})
+		params = append(params, kv{k, pamEncode(reqtarget.Unescape(v))})
 	}
 	slices.SortFunc(params, func(a, b kv) int {
 		if c := strings.Compare(a.k, b.k); c != 0 {

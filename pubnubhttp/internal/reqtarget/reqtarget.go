@@ -3,7 +3,10 @@
 // same path and query from one request.
 package reqtarget
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // Split splits a request target (origin-form "/p?q" or absolute-form
 // "http://host/p?q") into its raw path, which always starts with '/', and
@@ -22,4 +25,16 @@ func Split(target string) (path, rawQuery string) {
 		path = "/" + path
 	}
 	return path, rawQuery
+}
+
+// Unescape decodes the percent-escapes of s as a path element, and returns
+// s as it is when it has none or a malformed one.
+func Unescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return s
+	}
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	return s
 }
