@@ -70,33 +70,6 @@ func (s *Sub[E]) Close() {
 	s.end(nil)
 }
 
-// Matches reports whether an event of channel, in the given groups (those
-// containing channel now), reaches the subscription.
-func (s *Sub[E]) Matches(channel string, groups []string) bool {
-	if s.all {
-		return true
-	}
-	if _, ok := s.channels[channel]; ok {
-		return true
-	}
-	for _, g := range s.groups {
-		if slices.Contains(groups, g) {
-			return true
-		}
-	}
-	return false
-}
-
-// Send hands ev to the subscription alone, without blocking, as Publish
-// would (a full buffer closes it as slow). It is for signals a backend
-// addresses to one subscription, such as a resynchronisation marker.
-func (s *Sub[E]) Send(ev E) {
-	if !s.deliver(ev) {
-		s.hub.remove(s)
-		s.hub.noteSlow(s)
-	}
-}
-
 // end closes the subscription with err unless it is already closed, and
 // reports whether this call closed it.
 func (s *Sub[E]) end(err error) bool {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/presencekit/presence"
+	"github.com/presencekit/presence/internal/fanout"
 	"github.com/presencekit/presence/internal/watch"
 )
 
@@ -151,25 +152,31 @@ func TestCloseEndsSubscription(t *testing.T) {
 // answers, so that the watcher's view can differ from the truth as after
 // lost events; sub is the last subscription it returned.
 type split struct {
-	presence.Backend // answers
-	events           *presence.Engine
-	mu               sync.Mutex
-	sub              *presence.Subscription
+	presence.Backend                             // answers
+	events           *fanout.Hub[presence.Event] // the watcher's events: only what the test publishes
 }
 
-func (s *split) Subscribe(ctx context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
-	sub, err := s.events.Subscribe(ctx, opts)
-	s.mu.Lock()
-	s.sub = sub
-	s.mu.Unlock()
-	return sub, err
+func (s *split) Subscribe(_ context.Context, opts presence.SubscribeOptions) (*presence.Subscription, error) {
+	return s.events.Subscribe(opts)
+}
+
+// markerHub is a fan-out of events a test publishes itself, as a backend's
+// reader publishes its resync markers.
+func markerHub(t *testing.T) *fanout.Hub[presence.Event] {
+	h := fanout.New(16, fanout.Ops[presence.Event]{
+		Channel: func(ev *presence.Event) string { return ev.Channel },
+		Clone:   func(ev presence.Event) presence.Event { return ev },
+		Mark:    func(*presence.Event, string) {},
+	}, presence.ErrClosed, presence.ErrSlowConsumer)
+	t.Cleanup(h.Close)
+	return h
 }
 
 // TestResyncMarker checks that a resync marker (as the Redis backend sends
 // after Redis lost events) reloads the named channel's occupancy, or every
 // channel's for "", and is not passed on as an event.
 func TestResyncMarker(t *testing.T) {
-	truth, events := newEngine(t), newEngine(t)
+	truth, events := newEngine(t), markerHub(t)
 	b := &split{Backend: truth, events: events}
 	resyncs := make(chan string, 2)
 	var passed []presence.Event
@@ -190,17 +197,14 @@ func TestResyncMarker(t *testing.T) {
 	marker := func(channel string) presence.Event {
 		return presence.Event{Action: presence.Interval, Channel: channel, HereNowRefresh: true, Occupancy: -1}
 	}
-	b.mu.Lock()
-	sub := b.sub
-	b.mu.Unlock()
-	sub.Send(marker("x"))
+	events.Publish(marker("x"), nil)
 	if c := <-resyncs; c != "x" {
 		t.Errorf("OnResync(%q), want x", c)
 	}
 	if got, y := w.Occupancy("x"), w.Occupancy("y"); got != 1 || y != 0 {
 		t.Errorf("after a marker for x: occupancy x %d, y %d; want 1 and 0 (y not reloaded)", got, y)
 	}
-	sub.Send(marker(""))
+	events.Publish(marker(""), nil)
 	<-resyncs
 	if got := w.Occupancy("y"); got != 1 {
 		t.Errorf("after a marker for every channel: occupancy y %d, want 1", got)
