@@ -333,17 +333,6 @@ func (h *Hub[E]) Subscriptions() int { return int(h.count.Load()) }
 // SlowClosed returns how many subscriptions were closed as slow consumers.
 func (h *Hub[E]) SlowClosed() uint64 { return h.slow.Load() }
 
-// Subs returns the open subscriptions, in no order.
-func (h *Hub[E]) Subs() []*Sub[E] {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	out := make([]*Sub[E], 0, len(h.subs))
-	for s := range h.subs {
-		out = append(out, s)
-	}
-	return out
-}
-
 func removeSub[E any](l []*Sub[E], s *Sub[E]) []*Sub[E] {
 	for i, x := range l {
 		if x == s {
