@@ -72,12 +72,16 @@ fi
 
 echo "== go.work.sum"
 # the checksums the workspace's combined module graph needs beyond the
-# modules' own go.sum files, in the ordinary environment
+# modules' own go.sum files, in the ordinary environment: every module's
+# packages and tests, so a go vet or go test in any of them adds nothing
 (
 	unset GOWORK GOPROXY GONOSUMDB GOFLAGS GOMODCACHE
 	rm -f go.work.sum
 	go list -m all >/dev/null
 	go list -deps -test ./... >/dev/null
+	for d in $dirs; do
+		(cd "$d" && go list -deps -test ./... >/dev/null)
+	done
 )
 files=(go.work go.work.sum)
 for d in $dirs; do files+=("$d/go.mod" "$d/go.sum"); done
