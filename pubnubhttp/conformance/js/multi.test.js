@@ -7,22 +7,10 @@
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const PubNub = require('pubnub');
-const { startServer, startRedis, startProxy, redisMissing } = require('./server');
+const { startServer, startRedis, startProxy, redisMissing, eventually } = require('./server');
 
 function client(origin, userId, extra = {}) {
   return new PubNub({ publishKey: 'demo', subscribeKey: 'demo', userId, origin, ssl: false, ...extra });
-}
-
-async function eventually(check) {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

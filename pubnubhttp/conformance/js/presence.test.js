@@ -7,7 +7,7 @@
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const PubNub = require('pubnub');
-const { startServer } = require('./server');
+const { startServer, eventually } = require('./server');
 
 // client returns an SDK client for userId pointed at the server: the
 // configuration the README shows.
@@ -20,19 +20,6 @@ function client(origin, userId, extra = {}) {
     ssl: false, // the server speaks plain HTTP
     ...extra,
   });
-}
-
-// eventually retries check until it stops throwing, for up to 15 s.
-async function eventually(check) {
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 // recorder collects a client's presence events.

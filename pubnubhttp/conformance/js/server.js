@@ -157,4 +157,17 @@ function startProxy(targets) {
   });
 }
 
-module.exports = { startServer, startRedis, startProxy, redisMissing };
+// eventually retries check until it stops throwing, for up to 15 s.
+async function eventually(check) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+module.exports = { startServer, startRedis, startProxy, redisMissing, eventually };
