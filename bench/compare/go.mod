@@ -6,6 +6,8 @@ require (
 	github.com/benbjohnson/clock v1.3.5
 	github.com/centrifugal/centrifuge v0.40.1
 	github.com/presencekit/presence v0.2.0
+	github.com/presencekit/presence/redis v0.2.0
+	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
@@ -23,6 +25,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/quagmt/udecimal v1.10.1 // indirect
 	github.com/redis/rueidis v1.0.79 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
