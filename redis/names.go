@@ -15,14 +15,17 @@ import (
 // applied) and the core's sentinel errors.
 func newRules(cfg presence.Config) rules.Rules {
 	return rules.Rules{
-		MaxNameBytes:     cfg.MaxNameBytes,
-		MaxNamesPerCall:  cfg.MaxNamesPerCall,
-		MaxStateBytes:    cfg.MaxStateBytes,
-		StrictNames:      cfg.StrictNames,
-		ErrInvalidName:   presence.ErrInvalidName,
-		ErrTooManyNames:  presence.ErrTooManyNames,
-		ErrInvalidState:  presence.ErrInvalidState,
-		ErrStateTooLarge: presence.ErrStateTooLarge,
+		MaxNameBytes:      cfg.MaxNameBytes,
+		MaxNamesPerCall:   cfg.MaxNamesPerCall,
+		MaxStateBytes:     cfg.MaxStateBytes,
+		StrictNames:       cfg.StrictNames,
+		ErrInvalidName:    presence.ErrInvalidName,
+		ErrInvalidChannel: presence.ErrInvalidChannel,
+		ErrInvalidGroup:   presence.ErrInvalidGroup,
+		ErrInvalidUUID:    presence.ErrInvalidUUID,
+		ErrTooManyNames:   presence.ErrTooManyNames,
+		ErrInvalidState:   presence.ErrInvalidState,
+		ErrStateTooLarge:  presence.ErrStateTooLarge,
 	}
 }
 

@@ -2,6 +2,7 @@ package presenceredis
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -79,4 +80,34 @@ func orEmpty(s string) string {
 		return "{}"
 	}
 	return s
+}
+
+// TestNameErrorKinds: a bad name's error wraps the sentinel of its kind
+// (ErrInvalidChannel, ErrInvalidGroup, ErrInvalidUUID) as well as
+// ErrInvalidName, as the engine's do. Needs no Redis: validation comes
+// first.
+func TestNameErrorKinds(t *testing.T) {
+	e, b := pair(t, false)
+	for _, tc := range []struct {
+		kind, name string
+		err        func(be presence.Backend) error
+		want       error
+	}{
+		{"channel", "a,b", func(be presence.Backend) error {
+			return be.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Channels: []string{"a,b"}})
+		}, presence.ErrInvalidChannel},
+		{"group", "g,h", func(be presence.Backend) error {
+			return be.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u", Groups: []string{"g,h"}})
+		}, presence.ErrInvalidGroup},
+		{"uuid", "u,v", func(be presence.Backend) error {
+			return be.Heartbeat(ctx, presence.HeartbeatRequest{UUID: "u,v", Channels: []string{"c"}})
+		}, presence.ErrInvalidUUID},
+	} {
+		for name, be := range map[string]presence.Backend{"engine": e, "redis": b} {
+			err := tc.err(be)
+			if !errors.Is(err, tc.want) || !errors.Is(err, presence.ErrInvalidName) {
+				t.Errorf("%s: %s %q: got %v, want an error wrapping %v and ErrInvalidName", name, tc.kind, tc.name, err, tc.want)
+			}
+		}
+	}
 }
