@@ -6,7 +6,8 @@
 // atomic step. Events reach local subscriptions through the stream reader
 // (reader.go), never directly from a call. Every round trip goes through
 // call.go, which bounds it by the caller's context. Goroutines: the sweeper
-// (here), the stream readers (reader.go), one per round trip (call.go).
+// (here), the stream readers (reader.go), the heartbeat batchers
+// (batch.go), one per round trip (call.go).
 
 package presenceredis
 
@@ -152,6 +153,7 @@ type Backend struct {
 	subs   []subEntry // for resync markers; entries whose subscription was collected are pruned
 	pruneN int
 
+	beatQ    beatQueue     // heartbeats waiting for a batcher (batch.go)
 	instance string        // random id of this Backend, for operation ids
 	ops      atomic.Uint64 // operation ids issued
 	health   health
@@ -226,6 +228,14 @@ func New(client redis.UniversalClient, cfg Config) (*Backend, error) {
 		go func() {
 			defer b.wg.Done()
 			r.run()
+		}()
+	}
+	b.beatQ.wake = make(chan struct{}, 1)
+	for range batchers {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.batcher()
 		}()
 	}
 	if cfg.SweepInterval > 0 {
@@ -524,7 +534,7 @@ func (b *Backend) isClosed() error {
 // state differs). A call naming no channel and no group is
 // presence.ErrNoTargets. Bad input returns an error and changes nothing. Each
 // partition touched is one atomic script; with one partition the whole call
-// is atomic.
+// is atomic. Concurrent calls share round trips (see Heartbeats).
 func (b *Backend) Heartbeat(ctx context.Context, req presence.HeartbeatRequest) error {
 	return b.Heartbeats(ctx, req)
 }
@@ -535,76 +545,49 @@ func (b *Backend) Heartbeat(ctx context.Context, req presence.HeartbeatRequest) 
 // validated first; if one is bad, none is applied. With one partition the
 // whole batch is one atomic step. Keep batches to a few hundred heartbeats:
 // Redis runs nothing else while a script runs.
+//
+// Concurrent Heartbeat and Heartbeats calls on one Backend are batched:
+// while a batch is in Redis, the calls that arrive wait, after their own
+// validation, and go together in the next one, in one script per partition
+// at the clock's time then (up to 256 channel heartbeats, or one call of
+// more), so heartbeats from many goroutines cost one round trip per batch,
+// not per call. A call that sets a state runs in a batch of its own. The
+// calls of a batch share its outcome: a failed round trip is each one's
+// error, wrapping presence.ErrUnavailable as any call's.
 func (b *Backend) Heartbeats(ctx context.Context, reqs ...presence.HeartbeatRequest) error {
 	if err := b.isClosed(); err != nil {
 		return err
 	}
-	now := b.clock.Now()
-	args := make([][]any, len(b.bases)) // per partition: every request's part
-	var order []int                     // partitions in order of first use
-	for _, req := range reqs {
-		if err := b.heartbeatArgs(ctx, req, now, args, &order); err != nil {
-			return err
-		}
-	}
-	if len(order) == 0 {
-		return nil
-	}
-	calls := make([]call, len(order))
-	for i, p := range order {
-		calls[i] = call{scriptHeartbeat, p, append(b.common(now), args[p]...)}
-	}
-	_, err := b.run(ctx, "heartbeat", calls)
-	return err
+	return b.heartbeats(ctx, reqs)
 }
 
-// heartbeatArgs validates req and appends its script arguments to args, by
-// partition: uuid, deadline (µs, rounded down), its nanoseconds within the
-// µs, the number of channels, then channel, state flag, state for each.
-func (b *Backend) heartbeatArgs(ctx context.Context, req presence.HeartbeatRequest, now time.Time, args [][]any, order *[]int) error {
+// prepareBeat validates req, expands its groups and picks its states.
+func (b *Backend) prepareBeat(ctx context.Context, req presence.HeartbeatRequest) (beat, error) {
 	if err := b.checkUUID(req.UUID); err != nil {
-		return err
+		return beat{}, err
 	}
 	if len(req.Channels) == 0 && len(req.Groups) == 0 {
-		return noTargets("heartbeat", req.UUID)
+		return beat{}, noTargets("heartbeat", req.UUID)
 	}
 	if req.Timeout < 0 {
-		return newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
+		return beat{}, newError(presence.ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
 	}
 	t, err := b.resolve(ctx, req.Channels, req.Groups)
 	if err != nil {
-		return err
+		return beat{}, err
 	}
-	var states []stateArg
+	bt := beat{uuid: req.UUID, channels: t.channels}
 	if len(req.State) > 0 {
-		if states, err = b.heartbeatStates(req.State, req.Channels, req.Groups, t); err != nil {
-			return err
+		if bt.states, err = b.heartbeatStates(req.State, req.Channels, req.Groups, t); err != nil {
+			return beat{}, err
 		}
-	}
-	if len(t.channels) == 0 {
-		return nil
 	}
 	timeout := req.Timeout
 	if timeout == 0 {
 		timeout = b.cfg.DefaultTimeout
 	}
-	timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
-	deadline, dr := splitNS(now.UnixNano() + int64(timeout))
-	parts, idx := b.byPartition(t.channels)
-	for j, p := range parts {
-		if args[p] == nil {
-			*order = append(*order, p)
-		}
-		args[p] = append(args[p], req.UUID, deadline, dr, len(idx[j]))
-		for _, i := range idx[j] {
-			has, val := "0", ""
-			if states != nil && states[i].Set {
-				has, val = "1", states[i].Val
-			}
-			args[p] = append(args[p], t.channels[i], has, val)
-		}
-	}
-	return nil
+	bt.timeout = max(b.cfg.MinTimeout, min(timeout, b.cfg.MaxTimeout))
+	return bt, nil
 }
 
 // channelCalls builds one call of s per partition of chans, each with the

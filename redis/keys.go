@@ -52,18 +52,27 @@ func mustLua(name string) string {
 	return string(b)
 }
 
-// script returns the script whose body is lua/<name>.lua after the prelude.
+// script returns the script whose body is lua/<name>.lua after the
+// prelude, base.lua and common.lua.
 func script(name string) *redis.Script {
-	return redis.NewScript(mustLua("common") + "\n" + mustLua(name))
+	return redis.NewScript(mustLua("base") + "\n" + mustLua("common") + "\n" + mustLua(name))
 }
 
+// Two scripts skip common.lua, whose helpers cost Redis more to set up on
+// every run (tens of closures) than a refresh or a page read costs: here_now
+// needs only base.lua, and the heartbeat sets common.lua up only when a
+// heartbeat is more than a refresh, in slow (heartbeatfast.lua).
 var (
-	scriptHeartbeat   = script("heartbeat")
+	scriptHeartbeat = redis.NewScript(mustLua("base") + "\nlocal function slow(i)\n" + mustLua("common") + "\n" +
+		mustLua("heartbeat") + "\nend\n" + mustLua("heartbeatfast"))
+	scriptHereNow = redis.NewScript(mustLua("base") + "\n" + mustLua("herenow"))
+)
+
+var (
 	scriptLeave       = script("leave")
 	scriptSetState    = script("setstate")
 	scriptGetState    = script("getstate")
 	scriptSweep       = script("sweep")
-	scriptHereNow     = script("herenow")
 	scriptWhereNow    = script("wherenow")
 	scriptCheck       = script("check")
 	scriptHold        = script("hold")

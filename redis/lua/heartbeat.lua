@@ -1,7 +1,11 @@
--- heartbeat.lua: one or more heartbeats, each as ARGV: uuid, deadline (µs,
--- rounded down), its nanoseconds within the µs, the number n of its channels in this partition, then n times: channel,
--- "1" if the heartbeat sets a state there, the canonical state ("" =
--- none). Heartbeats are applied in order, all in this one atomic step.
+-- heartbeat.lua: the general path of heartbeatfast.lua, run from the
+-- first heartbeat, at ARGV[i], that is more than a refresh; it follows
+-- base.lua and common.lua in the body of a function slow(i) (keys.go).
+-- Each heartbeat is ARGV: uuid, deadline (µs, rounded down), its
+-- nanoseconds within the µs, the number n of its channels in this
+-- partition, then n times: channel, "1" if the heartbeat sets a state
+-- there, the canonical state ("" = none). Heartbeats are applied in order,
+-- all in this one atomic step.
 local function beat(u, deadline, dr, c, has, st)
   local mk = c .. '\n' .. u
   local dl = tonumber(redis.call('ZSCORE', K_DL, mk))
@@ -25,7 +29,6 @@ local function beat(u, deadline, dr, c, has, st)
   join(c, u, deadline, dr, state)
 end
 
-local i = A
 while i <= #ARGV do
   local u, deadline, dr, n = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   i = i + 4
