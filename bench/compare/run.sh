@@ -100,6 +100,36 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
+# --- The Redis backend against centrifuge's RedisPresenceManager (issue 13,
+# the Redis part). Each go test process starts its own redis-server on a
+# free loopback port (the benchmarks skip without redis-server on PATH) and
+# kills it when it ends. REDIS_ROUNDS paired rounds (default 6), each
+# running every (benchmark, side) once, the sides alternating, so medians
+# pair runs made minutes apart at most. REDIS_IMPLS picks the sides.
+#   ONLY=Redis ./run.sh      # only these rows, about 5 minutes
+REDIS_ROUNDS=${REDIS_ROUNDS:-6}
+REDIS_IMPLS=${REDIS_IMPLS:-presenceredis centrifuge-redis}
+rbench() {
+	local name=$1 sub=$2 impl=$3 benchtime=$4
+	[[ $name =~ $ONLY ]] || return 0
+	case " $REDIS_IMPLS " in *" $impl "*) ;; *) return 0 ;; esac
+	local pattern="^Benchmark$name\$/${sub}impl=$impl\$"
+	echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count 1 -benchtime $benchtime -cpu 2   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+	go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count 1 -benchtime "$benchtime" -cpu 2 -timeout 30m >>"$OUT/$name.txt"
+}
+for b in RedisHeartbeat RedisHereNow RedisExpire; do
+	if [[ $b =~ $ONLY ]]; then rm -f "$OUT/$b.txt"; fi
+done
+for round in $(seq "$REDIS_ROUNDS"); do
+	for impl in presenceredis centrifuge-redis; do
+		rbench RedisHeartbeat "" "$impl" 200000x
+		rbench RedisHereNow "^members=100\$/" "$impl" 20000x
+		rbench RedisHereNow "^members=1000\$/" "$impl" 5000x
+	done
+	rbench RedisExpire "" presenceredis 1x
+done
+# --- end of the Redis part
+
 for f in "$OUT"/*.txt; do
 	b=$(basename "$f" .txt)
 	[[ $b == targets || $b == commands ]] && continue

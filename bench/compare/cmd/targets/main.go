@@ -113,6 +113,40 @@ func main() {
 	ratio("all-subscription cost on heartbeat", "BenchmarkEvents/op=heartbeat/sub=all", 2, "BenchmarkEvents/op=heartbeat/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (default config)", "BenchmarkEvents/op=join/sub=all", 2, "BenchmarkEvents/op=join/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (every join announced)", "BenchmarkEvents/op=join-announced/sub=all", 2, "BenchmarkEvents/op=join-announced/sub=none", 2, "ns/op", 1.3, false)
+
+	// --- The Redis backend against centrifuge's RedisPresenceManager (issue
+	// 13, the Redis part): redis_test.go, run.sh's REDIS_ROUNDS rounds.
+	const (
+		pr = "/impl=presenceredis"
+		cr = "/impl=centrifuge-redis"
+	)
+	ratio("Redis: heartbeats/s, 16 callers, vs centrifuge-redis (AddPresence)", "BenchmarkRedisHeartbeat"+pr, 2, "BenchmarkRedisHeartbeat"+cr, 2, "heartbeats/s", 1.0, true)
+	ratio("Redis: here_now of 100 members vs centrifuge-redis (Presence)", "BenchmarkRedisHereNow/members=100"+pr, 2, "BenchmarkRedisHereNow/members=100"+cr, 2, "ns/op", 1.0, false)
+	ratio("Redis: here_now of 1,000 members vs centrifuge-redis (Presence)", "BenchmarkRedisHereNow/members=1000"+pr, 2, "BenchmarkRedisHereNow/members=1000"+cr, 2, "ns/op", 1.0, false)
+	// the expiry has no limit: its figure is reported; every round must
+	// have delivered each timeout exactly once to each of the 3 instances
+	if d, ok := med("BenchmarkRedisExpire"+pr, 2, "delay-ms"); ok {
+		fmt.Printf("| Redis: 10,000 expiring across 3 instances: last timeout after the deadline (ms) | %s delay-ms | %s | reported | INFO |\n", num(d), num(d))
+	} else {
+		fmt.Printf("| Redis: 10,000 expiring across 3 instances: last timeout after the deadline (ms) | | | reported | MISSING |\n")
+	}
+	exact := func(what, name string, procs int, units []string, want float64) {
+		n, pass := 0, true
+		for _, u := range units {
+			v := vals[key{name, procs, u}]
+			n += len(v)
+			for _, x := range v {
+				pass = pass && x == want
+			}
+		}
+		if n == 0 {
+			fmt.Printf("| %s | | | = %s | MISSING |\n", what, num(want))
+			return
+		}
+		fmt.Printf("| %s | %d samples of %s | | = %s in every sample | %s |\n", what, n, strings.Join(units, ", "), num(want), verdict(pass))
+	}
+	exact("Redis: 10,000 expiring across 3 instances: timeouts delivered to each instance, each exactly once", "BenchmarkRedisExpire"+pr, 2, []string{"timeouts", "distinct"}, 10000)
+	// --- end of the Redis part
 }
 
 func parse(file string, vals map[key][]float64) error {
