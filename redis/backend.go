@@ -101,7 +101,8 @@ type Config struct {
 	// here_now's channel list), occupancy, where_now, group_read,
 	// group_add, group_remove, groups, sweep, stats, flush, hold, check,
 	// read (a stream reader's XREAD, which blocks up to ReadBlock), ping and
-	// load_scripts.
+	// load_scripts. One heartbeat round trip carries the heartbeats of
+	// every call in its batch (see Backend.Heartbeats).
 	ObserveCall func(op string, took time.Duration, err error)
 
 	// SweepBatch bounds the memberships one sweep script removes before it

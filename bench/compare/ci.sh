@@ -2,7 +2,9 @@
 # ci.sh checks the comparison module: formatting, vet, staticcheck, and a
 # smoke run that compiles and runs every benchmark once on the small
 # workload (10,000 memberships), so CI stays within a couple of minutes.
-# The real comparison is run.sh.
+# The Redis rows (redis_test.go) run in it too, on a redis-server each test
+# process starts (1,000 memberships; they skip when redis-server is not on
+# PATH: CI installs it). The real comparison is run.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 
