@@ -15,6 +15,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -533,7 +534,9 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 		return err
 	}
 	if len(req.Channels) == 0 && len(req.Groups) == 0 {
-		return newError(ErrNoTargets, "heartbeat of uuid %q: no channel and no group named", req.UUID)
+		// quoted apart, so the message keeps a copy: req's strings must not
+		// outlive the call (see Heartbeat's allocation promise)
+		return newError(ErrNoTargets, "heartbeat of uuid %s: no channel and no group named", strconv.Quote(req.UUID))
 	}
 	if req.Timeout < 0 {
 		return newError(ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)

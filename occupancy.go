@@ -15,6 +15,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,6 +222,18 @@ func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid st
 	return dst
 }
 
+// intern returns the shard's own string for uuid: the name of its entry
+// when uuid is on a channel, else a copy. Every membership, state and
+// event of a uuid then shares one string, and the caller's string (a
+// request's, which may live on its stack or in a buffer it reuses) is
+// never kept, so a heartbeat's request does not escape. Caller holds us.mu.
+func (us *uuidShard) intern(tag uint32, uuid string) string {
+	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
+		return us.entries[pos].name
+	}
+	return strings.Clone(uuid)
+}
+
 // addChannel records that uuid is now on the channel r. Caller holds us.mu.
 func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef) {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
@@ -313,6 +326,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 	}
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
+	name := us.intern(tag, uuid)
 	for _, i := range joins {
 		var st stateArg
 		if states != nil {
@@ -320,7 +334,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		}
 		cs := e.chanShard(chans[i])
 		cs.mu.Lock()
-		cs.join(us, chans[i], uuid, tag, now, deadline, st)
+		cs.join(us, chans[i], name, tag, now, deadline, st)
 		cs.mu.Unlock()
 	}
 	us.mu.Unlock()
@@ -338,13 +352,15 @@ func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline i
 	if pos < 0 || ch.members[pos].deadline <= now.ns {
 		return false
 	}
-	cs.refreshAt(ch, pos, uuid, now, deadline, st)
+	cs.refreshAt(ch, pos, now, deadline, st)
 	return true
 }
 
-func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, deadline int64, st stateArg) {
+// refreshAt moves the deadline of member pos of ch and applies st. It
+// names the member by the string the channel holds, never the caller's.
+func (cs *chanShard) refreshAt(ch *channel, pos int, now nowTick, deadline int64, st stateArg) {
 	cs.moveDeadline(ch, pos, deadline)
-	if st.Set && ch.states[uuid] != st.Val {
+	if uuid := ch.members[pos].uuid; st.Set && ch.states[uuid] != st.Val {
 		ch.setState(uuid, st.Val)
 		cs.e.stateChange(ch, uuid, st.Val, now)
 	}
@@ -352,14 +368,15 @@ func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, d
 
 // join makes uuid a member of c, timing out first a due membership still
 // there, or refreshes it if it became present since the caller looked.
-// Caller holds us.mu and cs.mu.
+// uuid is the interned name (uuidShard.intern). Caller holds us.mu and
+// cs.mu.
 func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) {
 	e := cs.e
 	ch := cs.byName[c]
 	if ch != nil {
 		if pos := ch.find(tag, uuid); pos >= 0 {
 			if ch.members[pos].deadline > now.ns {
-				cs.refreshAt(ch, pos, uuid, now, deadline, st)
+				cs.refreshAt(ch, pos, now, deadline, st)
 				return
 			}
 			ch = cs.remove(us, ch, pos, tag, Timeout, now) // due but not yet swept
