@@ -275,6 +275,9 @@ func (c Config) withDefaults() (Config, error) {
 type Engine struct {
 	cfg   Config
 	clock clock.Clock
+	// mono is set when clock is the real clock the engine made itself:
+	// engine time can then be read from the monotonic clock alone (nowNS).
+	mono bool
 	seed  maphash.Seed
 	mask  uint64
 	// shardBits is log2 of the number of shards: the low bits of a chanRef.
@@ -318,11 +321,13 @@ type Engine struct {
 // cfg.SweepInterval is negative. It returns an error wrapping
 // ErrInvalidConfig when a field is out of range.
 func New(cfg Config) (*Engine, error) {
+	mono := cfg.Clock == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
+		mono:   mono,
 		cfg:    cfg,
 		clock:  cfg.Clock,
 		seed:   maphash.MakeSeed(),

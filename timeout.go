@@ -169,18 +169,20 @@ func (cs *chanShard) dropBucket(b *bucket) {
 }
 
 // moveDeadline moves the deadline of member pos of ch. A later deadline is
-// only written; an earlier one refiles the member at once so it is not found
-// late.
+// only written: a member's bucket is never later than its deadline's, and
+// the bucket's min stays a lower bound. An earlier one refiles the member
+// at once so it is not found late.
 func (cs *chanShard) moveDeadline(ch *channel, pos int, deadline int64) {
 	m := &ch.members[pos]
+	later := deadline >= m.deadline
 	m.deadline = deadline
-	if m.slot == noSlot {
-		return // a sweep holds it and will look again
+	if later || m.slot == noSlot { // noSlot: a sweep holds it and will look again
+		return
 	}
 	if s := cs.slotOf(deadline); s < m.slot {
 		cs.bucketRemove(m)
 		cs.bucketInsert(ch, int32(pos))
-	} else if s == m.slot {
+	} else {
 		b := cs.buckets[m.slot]
 		b.min = min(b.min, deadline)
 		cs.noteDue(b.min)

@@ -97,16 +97,17 @@ func NewEngine(w *Workload, cfg presence.Config) *Engine {
 }
 
 // Heartbeat implements Backend with a one-channel heartbeat of the default
-// timeout.
+// timeout. The channel slice is built for each call, as a caller holding
+// one channel name builds it (it stays on the stack: no allocation).
 func (b *Engine) Heartbeat(uuid string, c int) {
-	if err := b.E.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: b.w.ChanSlices[c]}); err != nil {
+	if err := b.E.Heartbeat(ctx, presence.HeartbeatRequest{UUID: uuid, Channels: []string{b.w.Channels[c]}}); err != nil {
 		panic(err)
 	}
 }
 
-// Leave implements Backend.
+// Leave implements Backend, with a channel slice built for each call.
 func (b *Engine) Leave(uuid string, c int) {
-	if err := b.E.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: b.w.ChanSlices[c]}); err != nil {
+	if err := b.E.Leave(ctx, presence.LeaveRequest{UUID: uuid, Channels: []string{b.w.Channels[c]}}); err != nil {
 		panic(err)
 	}
 }
