@@ -690,12 +690,14 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	if ch := cs.byName[channel]; ch != nil {
 		if cs.nextDue.Load() > now { // nothing due in the shard: all present
 			for i := range ch.members {
-				dst = append(dst, ch.members[i].uuid)
+				if ch.members[i].name != nil {
+					dst = append(dst, ch.members[i].uuid())
+				}
 			}
 		} else {
 			for i := range ch.members {
-				if ch.members[i].deadline > now {
-					dst = append(dst, ch.members[i].uuid)
+				if ch.members[i].name != nil && ch.members[i].deadline > now {
+					dst = append(dst, ch.members[i].uuid())
 				}
 			}
 		}

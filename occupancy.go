@@ -21,24 +21,16 @@ import (
 	"time"
 )
 
-// member is one membership, stored in its channel's member slice.
-type member struct {
-	uuid     string
-	deadline int64 // engine time (nowTick): present while now < deadline
-	slot     int32 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
-	bpos     int32 // position in that bucket
-}
-
 // channel is a channel with at least one member.
 type channel struct {
 	name    string
 	idx     int32 // position in its shard's chans, as bucket entries name it
 	dead    bool  // freed: pointers held by a sweep must not be used
-	members []member
-	index   memberIndex
+	members []member // the member table (members.go)
+	n       int      // members in the table
 	states  map[string]string // uuid → canonical state, only members with state
 	iv      *intervalState    // non-nil in interval mode
-	count   atomic.Int32      // len(members), readable without the shard lock
+	count   atomic.Int32      // n, readable without the shard lock
 }
 
 // chanShard owns the channels whose name hashes to it, their expiry
@@ -300,12 +292,6 @@ func (e *Engine) nowNS() int64 {
 // tick returns t as a nowTick.
 func (e *Engine) tick(t time.Time) nowTick { return nowTick{t: t, ns: int64(t.Sub(e.base))} }
 
-// find returns the position of uuid in ch, or -1.
-func (ch *channel) find(tag uint32, uuid string) int {
-	_, pos := find(&ch.index, tag, uuid, ch.members)
-	return pos
-}
-
 // heartbeat applies a validated heartbeat. Members that are present are
 // refreshed under their channel's lock alone; only joins (and timeouts found
 // on the way) take the uuid shard too.
@@ -381,7 +367,7 @@ func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline i
 // names the member by the string the channel holds, never the caller's.
 func (cs *chanShard) refreshAt(ch *channel, pos int, now nowTick, deadline int64, st stateArg) {
 	cs.moveDeadline(ch, pos, deadline)
-	if uuid := ch.members[pos].uuid; st.Set && ch.states[uuid] != st.Val {
+	if uuid := ch.members[pos].uuid(); st.Set && ch.states[uuid] != st.Val {
 		ch.setState(uuid, st.Val)
 		cs.e.stateChange(ch, uuid, st.Val, now)
 	}
@@ -415,10 +401,8 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	if ch == nil {
 		ch = cs.newChannel(c)
 	}
-	pos := len(ch.members)
-	ch.members = appendMember(ch.members, member{uuid: uuid, deadline: deadline})
-	ch.index.insert(tag, pos)
-	ch.count.Store(int32(pos + 1))
+	pos := ch.add(newMember(uuid, tag, deadline))
+	ch.count.Store(int32(ch.n))
 	cs.bucketInsert(ch, int32(pos))
 	if state != "" {
 		ch.setState(uuid, state)
@@ -426,17 +410,6 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	us.addChannel(tag, uuid, cs.ref(ch))
 	cs.members++
 	e.announce(cs, ch, Join, uuid, state, 0, now)
-}
-
-// appendMember appends m, growing the slice by a quarter rather than
-// doubling: member slices are most of the engine's memory.
-func appendMember(l []member, m member) []member {
-	if len(l) == cap(l) {
-		n := make([]member, len(l), len(l)+max(4, len(l)/4))
-		copy(n, l)
-		l = n
-	}
-	return append(l, m)
 }
 
 func (ch *channel) setState(uuid, st string) {
@@ -497,25 +470,19 @@ func (cs *chanShard) freeChannel(ch *channel) {
 func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, action Action, now nowTick) *channel {
 	e := cs.e
 	m := &ch.members[pos]
-	uuid, deadline := m.uuid, m.deadline
+	uuid, deadline := m.uuid(), m.deadline
 	if m.slot != noSlot {
 		cs.bucketRemove(m)
 	}
-	slot, _ := find(&ch.index, tag, uuid, ch.members)
-	var moved bool
-	if ch.members, moved = removeAt(&ch.index, slot, pos, ch.members, e.tag); moved {
-		if m := &ch.members[pos]; m.slot != noSlot {
-			cs.buckets[m.slot].entries[m.bpos] = entry(ch.idx, int32(pos))
-		}
-	}
-	ch.count.Store(int32(len(ch.members)))
+	ch.removeAt(pos)
+	ch.count.Store(int32(ch.n))
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
 	us.dropChannel(e, tag, uuid, cs.ref(ch))
 	cs.members--
 	e.announce(cs, ch, action, uuid, "", deadline, now)
-	if len(ch.members) == 0 {
+	if ch.n == 0 {
 		cs.freeChannel(ch)
 		return nil
 	}
@@ -712,18 +679,19 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 // presence renders one channel for q at now: the members not past their
 // deadline. due says whether anything in the channel's shard may be due
 // (its nextDue is not after now); when not, every member is present and a
-// page costs O(limit), else O(occupancy). Caller holds the shard.
+// page reads the records up to its end, else every record. Caller holds
+// the shard.
 func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence {
 	members := ch.members
-	n := len(members)
+	n := ch.n
 	if due {
 		n = 0
 		for i := range members {
-			if members[i].deadline > now {
+			if members[i].name != nil && members[i].deadline > now {
 				n++
 			}
 		}
-		due = n < len(members)
+		due = n < ch.n
 	}
 	cp := ChannelPresence{Channel: ch.name, Occupancy: n}
 	if q.OccupancyOnly {
@@ -732,18 +700,11 @@ func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence
 	lo := min(q.Offset, n)
 	hi := min(lo+q.Limit, n)
 	occ := make([]Occupant, hi-lo)
-	if !due {
-		for i := range occ {
-			occ[i].UUID = members[lo+i].uuid
-		}
-	} else {
-		k, j := 0, 0 // position among the present members, in occ
-		for i := 0; i < len(members) && k < hi; i++ {
-			if members[i].deadline <= now {
-				continue
-			}
+	k, j := 0, 0 // position among the present members, in occ
+	for i := 0; i < len(members) && j < len(occ); i++ {
+		if m := &members[i]; m.name != nil && (!due || m.deadline > now) {
 			if k >= lo {
-				occ[j].UUID = members[i].uuid
+				occ[j].UUID = m.uuid()
 				j++
 			}
 			k++

@@ -69,12 +69,26 @@ func (cs *chanShard) slotOf(deadline int64) int32 {
 	return int32(min(max(floorDiv(deadline, res), math.MinInt32+1), math.MaxInt32))
 }
 
-// entry names member pos of the channel at idx in its shard.
-func entry(idx, pos int32) uint64 { return uint64(uint32(idx))<<32 | uint64(uint32(pos)) }
+// entry names a member in a bucket: the idx of its channel in the shard and
+// its tag. Records move in their table (members.go), so an entry does not
+// hold a position: the member is the record of that tag, in that channel,
+// whose slot and bpos are the entry's bucket and position in it.
+func entry(idx int32, tag uint32) uint64 { return uint64(uint32(idx))<<32 | uint64(tag) }
 
-func (cs *chanShard) member(ent uint64) (*channel, int32) {
+// member returns the channel and position of the member that entry ent at
+// position bpos of the bucket of slot names.
+func (cs *chanShard) member(ent uint64, slot, bpos int32) (*channel, int32) {
 	ch := cs.chans[ent>>32]
-	return ch, int32(uint32(ent))
+	tag := uint32(ent)
+	for i := ch.home(tag); ; i = ch.next(i) {
+		m := &ch.members[i]
+		if m.name == nil {
+			panic("presence: an expiry bucket names a member its channel does not hold")
+		}
+		if m.tag == tag && m.slot == slot && m.bpos == bpos {
+			return ch, int32(i)
+		}
+	}
 }
 
 // satAdd returns a+b, saturated at the int64 range instead of wrapping:
@@ -137,7 +151,7 @@ func (cs *chanShard) bucketInsert(ch *channel, pos int32) {
 	if len(b.entries) == cap(b.entries) { // grow by a quarter, as member slices do
 		b.entries = append(make([]uint64, 0, len(b.entries)+max(8, len(b.entries)/4)), b.entries...)
 	}
-	b.entries = append(b.entries, entry(ch.idx, pos))
+	b.entries = append(b.entries, entry(ch.idx, m.tag))
 	cs.noteDue(b.min)
 }
 
@@ -148,8 +162,8 @@ func (cs *chanShard) bucketRemove(m *member) {
 	last := len(b.entries) - 1
 	if int(m.bpos) != last {
 		moved := b.entries[last]
+		mc, mp := cs.member(moved, b.slot, int32(last))
 		b.entries[m.bpos] = moved
-		mc, mp := cs.member(moved)
 		mc.members[mp].bpos = m.bpos
 	}
 	b.entries = b.entries[:last]
@@ -257,15 +271,18 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 		}
 		w := 0
 		newMin := int64(math.MaxInt64)
-		for _, ent := range b.entries {
-			ch, pos := cs.member(ent)
+		for k, ent := range b.entries {
+			// entries before k have moved to w or left, so the member of
+			// entry k still has bpos k
+			ch, pos := cs.member(ent, b.slot, int32(k))
 			m := &ch.members[pos]
 			switch {
 			case m.deadline <= now.ns:
 				m.slot = noSlot
 				// hashing here, in a loop without locked instructions, lets
 				// the reads of consecutive uuids overlap
-				cands = append(cands, candidate{ch, m.uuid, e.hash(m.uuid)})
+				u := m.uuid()
+				cands = append(cands, candidate{ch, u, e.hash(u)})
 			case cs.slotOf(m.deadline) != b.slot:
 				cs.bucketInsert(ch, pos) // a later bucket: b stays the heap's top
 			default:
