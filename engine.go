@@ -278,8 +278,8 @@ type Engine struct {
 	// mono is set when clock is the real clock the engine made itself:
 	// engine time can then be read from the monotonic clock alone (nowNS).
 	mono bool
-	seed  maphash.Seed
-	mask  uint64
+	seed maphash.Seed
+	mask uint64
 	// shardBits is log2 of the number of shards: the low bits of a chanRef.
 	shardBits uint8
 

@@ -24,10 +24,10 @@ import (
 // channel is a channel with at least one member.
 type channel struct {
 	name    string
-	idx     int32 // position in its shard's chans, as bucket entries name it
-	dead    bool  // freed: pointers held by a sweep must not be used
-	members []member // the member table (members.go)
-	n       int      // members in the table
+	idx     int32             // position in its shard's chans, as bucket entries name it
+	dead    bool              // freed: pointers held by a sweep must not be used
+	members []member          // the member table (members.go)
+	n       int               // members in the table
 	states  map[string]string // uuid → canonical state, only members with state
 	iv      *intervalState    // non-nil in interval mode
 	count   atomic.Int32      // n, readable without the shard lock
