@@ -535,6 +535,9 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	if e.closed.Load() {
 		return ErrClosed
 	}
+	if len(req.Channels) == 1 && len(req.Groups) == 0 && len(req.State) == 0 && req.Timeout >= 0 {
+		return e.heartbeatOne(req.UUID, req.Channels[0], req.Timeout)
+	}
 	if err := e.checkUUID(req.UUID); err != nil {
 		return err
 	}
@@ -556,14 +559,50 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 			return err
 		}
 	}
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = e.cfg.DefaultTimeout
-	}
-	timeout = max(e.cfg.MinTimeout, min(timeout, e.cfg.MaxTimeout))
-	e.heartbeat(req.UUID, t.channels, states, int64(timeout))
+	e.heartbeat(req.UUID, t.channels, states, e.timeoutOf(req.Timeout))
 	e.flushLog()
 	return nil
+}
+
+// heartbeatOne is Heartbeat of one channel, no group and no state, the
+// call a client's periodic heartbeat makes: it refreshes a present member
+// before it checks any name. A uuid and a channel equal to those of a
+// present member are valid (they were checked when it joined, by rules
+// that do not change), so only a join checks them, and a bad name still
+// changes nothing.
+func (e *Engine) heartbeatOne(uuid, c string, timeout time.Duration) error {
+	t := e.timeoutOf(timeout)
+	now := e.nowNS()
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	cs := e.chanShard(c)
+	cs.mu.Lock()
+	ok := cs.refresh(c, uuid, tag, nowTick{ns: now}, satAdd(now, t), stateArg{})
+	cs.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := e.checkUUID(uuid); err != nil {
+		return err
+	}
+	if err := e.checkName("channel", c, true); err != nil {
+		return err
+	}
+	var joins [1]int // chans[0]
+	n := e.now()
+	e.joinAll(h, uuid, []string{c}, joins[:], nil, satAdd(n.ns, t), n)
+	e.flushLog()
+	return nil
+}
+
+// timeoutOf returns the heartbeat timeout of a request's Timeout (not
+// negative), in ns: DefaultTimeout for 0, clamped to MinTimeout and
+// MaxTimeout.
+func (e *Engine) timeoutOf(d time.Duration) int64 {
+	if d == 0 {
+		d = e.cfg.DefaultTimeout
+	}
+	return int64(max(e.cfg.MinTimeout, min(d, e.cfg.MaxTimeout)))
 }
 
 // Leave removes req.UUID from its targets: each present one gives a leave

@@ -328,9 +328,17 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		return
 	}
 	if states == nil {
+		// the refreshes read only the monotonic clock; events need the wall
 		now = e.now()
 		deadline = satAdd(now.ns, timeout)
 	}
+	e.joinAll(h, uuid, chans, joins, states, deadline, now)
+}
+
+// joinAll makes uuid (whose hash is h) a member of chans[i] until deadline
+// for each i in joins, with states[i] when states is not nil.
+func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, states []stateArg, deadline int64, now nowTick) {
+	tag := uint32(h >> 32)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	name := us.intern(tag, uuid)
