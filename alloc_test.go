@@ -9,7 +9,8 @@ import (
 // TestHotPathsDoNotAllocate checks the engine's promise that the calls a
 // server makes most often allocate nothing once the member is present:
 // a heartbeat that refreshes (also with a request built afresh for each
-// call, as a server parsing requests builds it) and an occupancy read.
+// call, as a server parsing requests builds it), a leave that finds
+// nothing to remove and an occupancy read.
 // Each call is made on
 // the concrete *Engine, where the compiler sees that the request's
 // slices do not outlive the call.
@@ -63,6 +64,12 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		{"heartbeat with a shared slice", func() {
 			u, _ := next()
 			if err := e.Heartbeat(ctx, HeartbeatRequest{UUID: u, Channels: shared[i%2]}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"leave of an absent member with a fresh slice", func() {
+			_, c := next()
+			if err := e.Leave(ctx, LeaveRequest{UUID: "nobody", Channels: []string{c}}); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -630,7 +630,7 @@ func (e *Engine) targetsOf(op, uuid string, channels, groups []string) (targets,
 		return targets{}, err
 	}
 	if len(channels) == 0 && len(groups) == 0 {
-		return targets{}, newError(ErrNoTargets, "%s of uuid %q: no channel and no group named", op, uuid)
+		return targets{}, newError(ErrNoTargets, "%s of uuid %s: no channel and no group named", op, strconv.Quote(uuid))
 	}
 	return e.resolve(channels, groups)
 }
