@@ -1,7 +1,7 @@
 // occupancy.go holds the lock shards and the two indexes: channel → members
-// (a dense member slice and a memberIndex from uuid to position, so
-// occupancy is a length and a page of occupants is a slice) and uuid →
-// channels (for where_now).
+// (each channel's member table, members.go, with its count kept apart so
+// occupancy is a read) and uuid → channels (for where_now; it also interns
+// each present uuid's name).
 //
 // Lock order: a uuid shard, then channel shards one at a time. A join or a
 // removal holds both, so the two indexes never disagree. A refresh or a
