@@ -530,7 +530,12 @@ func (e *Engine) sweep(t nowTick) {
 // state-change). A call naming no channel and no group is ErrNoTargets; one
 // naming only empty or unknown groups does nothing. Bad input returns an
 // error and changes nothing. A refresh of a present member with no state
-// allocates nothing. The engine does not consult ctx: it never waits.
+// allocates nothing, also when the caller builds the request (and its
+// channel slice) for the call: the engine keeps no string of the request
+// (it keeps its own copy of a uuid that joins), so a request on the
+// caller's stack stays there. A call through the Backend interface cannot
+// promise that: the compiler does not see the callee. The engine does not
+// consult ctx: it never waits.
 func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	if e.closed.Load() {
 		return ErrClosed
