@@ -577,14 +577,23 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 // changes nothing.
 func (e *Engine) heartbeatOne(uuid, c string, timeout time.Duration) error {
 	t := e.timeoutOf(timeout)
-	now := e.nowNS()
 	h := e.hash(uuid)
 	tag := uint32(h >> 32)
 	cs := e.chanShard(c)
 	cs.mu.Lock()
-	ok := cs.refresh(c, uuid, tag, nowTick{ns: now}, satAdd(now, t), stateArg{})
+	refreshed := false
+	if ch := cs.byName[c]; ch != nil {
+		if pos := ch.find(tag, uuid); pos >= 0 {
+			// the clock is read once the member is found: a refresh reads only
+			// the monotonic clock, a join (below) the wall clock too, once
+			if now := e.nowNS(); ch.members[pos].deadline > now {
+				cs.moveDeadline(ch, pos, satAdd(now, t))
+				refreshed = true
+			}
+		}
+	}
 	cs.mu.Unlock()
-	if ok {
+	if refreshed {
 		return nil
 	}
 	if err := e.checkUUID(uuid); err != nil {
