@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // channel is a channel with at least one member.
@@ -219,25 +220,34 @@ func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid st
 // event of a uuid then shares one string, and the caller's string (a
 // request's, which may live on its stack or in a buffer it reuses) is
 // never kept, so a heartbeat's request does not escape. Caller holds us.mu.
-func (us *uuidShard) intern(tag uint32, uuid string) string {
+// It also returns the position of uuid's entry, or -1, for addChannel.
+func (us *uuidShard) intern(tag uint32, uuid string) (string, int) {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		return us.entries[pos].name
+		return us.entries[pos].name, pos
 	}
-	return strings.Clone(uuid)
+	return strings.Clone(uuid), -1
 }
 
-// addChannel records that uuid is now on the channel r. Caller holds us.mu.
-func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef) {
-	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		us.entries[pos].add(r)
-		return
+// addChannel records that uuid, the interned name, is now on the channel r,
+// and returns the position of its entry. hint is where the entry was seen
+// (-1: nowhere): it is used when the entry there still holds that very
+// string, so a join does not look the uuid up twice. Caller holds us.mu.
+func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef, hint int) int {
+	pos := hint
+	if pos < 0 || pos >= len(us.entries) || unsafe.StringData(us.entries[pos].name) != unsafe.StringData(uuid) {
+		_, pos = find(&us.index, tag, uuid, us.entries)
 	}
-	pos := len(us.entries)
+	if pos >= 0 {
+		us.entries[pos].add(r)
+		return pos
+	}
+	pos = len(us.entries)
 	if pos == cap(us.entries) { // grow by a quarter: entries are a fifth of the memory
 		us.entries = append(make([]uuidEntry, 0, pos+max(8, pos/4)), us.entries...)
 	}
 	us.entries = append(us.entries, uuidEntry{name: uuid, inline: [4]chanRef{r}})
 	us.index.insert(tag, pos)
+	return pos
 }
 
 // dropChannel records that uuid left the channel r, and forgets uuid when
@@ -341,7 +351,7 @@ func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, sta
 	tag := uint32(h >> 32)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
-	name := us.intern(tag, uuid)
+	name, ent := us.intern(tag, uuid)
 	for _, i := range joins {
 		var st stateArg
 		if states != nil {
@@ -349,7 +359,7 @@ func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, sta
 		}
 		cs := e.chanShard(chans[i])
 		cs.mu.Lock()
-		cs.join(us, chans[i], name, tag, now, deadline, st)
+		ent = cs.join(us, chans[i], name, tag, now, deadline, st, ent)
 		cs.mu.Unlock()
 	}
 	us.mu.Unlock()
@@ -385,14 +395,17 @@ func (cs *chanShard) refreshAt(ch *channel, pos int, now nowTick, deadline int64
 // there, or refreshes it if it became present since the caller looked.
 // uuid is the interned name (uuidShard.intern). Caller holds us.mu and
 // cs.mu.
-func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) {
+//
+// ent is where uuid's entry was last seen in us.entries (-1: nowhere), a
+// hint for addChannel; join returns it as it leaves it.
+func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg, ent int) int {
 	e := cs.e
 	ch := cs.byName[c]
 	if ch != nil {
 		if pos := ch.find(tag, uuid); pos >= 0 {
 			if ch.members[pos].deadline > now.ns {
 				cs.refreshAt(ch, pos, now, deadline, st)
-				return
+				return ent
 			}
 			ch = cs.remove(us, ch, pos, tag, Timeout, now) // due but not yet swept
 		}
@@ -415,9 +428,10 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	if state != "" {
 		ch.setState(uuid, state)
 	}
-	us.addChannel(tag, uuid, cs.ref(ch))
+	ent = us.addChannel(tag, uuid, cs.ref(ch), ent)
 	cs.members++
 	e.announce(cs, ch, Join, uuid, state, 0, now)
+	return ent
 }
 
 func (ch *channel) setState(uuid, st string) {
