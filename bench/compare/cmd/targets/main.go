@@ -113,6 +113,23 @@ func main() {
 	ratio("all-subscription cost on heartbeat", "BenchmarkEvents/op=heartbeat/sub=all", 2, "BenchmarkEvents/op=heartbeat/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (default config)", "BenchmarkEvents/op=join/sub=all", 2, "BenchmarkEvents/op=join/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (every join announced)", "BenchmarkEvents/op=join-announced/sub=all", 2, "BenchmarkEvents/op=join-announced/sub=none", 2, "ns/op", 1.3, false)
+	// --- server heartbeats per second (issue 13, branch rps) ---
+	const (
+		srvP = "BenchmarkServerHeartbeat/impl=presenced"
+		srvN = "BenchmarkServerHeartbeat/impl=nethttp"
+	)
+	ratio("server heartbeats per second at 1M vs a bare net/http handler (req/s)", srvP, 2, srvN, 2, "req/s", 0.9, true)
+	for _, unit := range []string{"p50-us", "p99-us", "cpu-us/req", "allocs/op"} {
+		// Reported next to the target, not targets themselves.
+		a, okA := med(srvP, 2, unit)
+		b, okB := med(srvN, 2, unit)
+		if !okA || !okB || b == 0 {
+			fmt.Printf("| server heartbeat %s, presenced vs net/http | | | (reported) | MISSING |\n", unit)
+			continue
+		}
+		fmt.Printf("| server heartbeat %s, presenced vs net/http | %s vs %s | %.3fx | (reported) | INFO |\n", unit, num(a), num(b), a/b)
+	}
+	// --- end of server heartbeats per second ---
 }
 
 func parse(file string, vals map[key][]float64) error {
