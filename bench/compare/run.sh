@@ -100,12 +100,14 @@ for round in $(seq "$ROUNDS"); do
 		done
 	done
 	# --- server heartbeats per second (issue 13, branch rps) ---
-	# presenced's handler over the 1M engine and the bare net/http floor,
-	# each in its own process, alternating within each round; SERVER_IMPLS
-	# selects the sides, SERVER_BENCHTIME the requests per run.
+	# presenced's handler over the 1M engine, the same handler over an
+	# engine of 16 members (its cost without the 1M memberships'), and the
+	# bare net/http floor, each in its own process, alternating within each
+	# round; SERVER_IMPLS selects the sides, SERVER_BENCHTIME the requests
+	# per run.
 	if [[ ServerHeartbeat =~ $ONLY ]]; then
 		[[ $round == 1 ]] && rm -f "$OUT/ServerHeartbeat.txt"
-		for impl in ${SERVER_IMPLS:-presenced nethttp}; do
+		for impl in ${SERVER_IMPLS:-presenced presenced-hot nethttp}; do
 			pattern="^BenchmarkServerHeartbeat\$/^impl=$impl\$"
 			echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime ${SERVER_BENCHTIME:-200000x} -cpu 2   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
 			go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "${SERVER_BENCHTIME:-200000x}" -cpu 2 -timeout 60m >>"$OUT/ServerHeartbeat.txt"

@@ -15,14 +15,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/presencekit/presence"
 	"github.com/presencekit/presence/pubnubhttp"
 )
 
 // The server rows: heartbeat requests per second through an HTTP/1.1 server
 // on loopback, at the workload's 1M memberships.
 //
-// impl=presenced serves pubnubhttp's Handler over the filled engine;
-// impl=nethttp serves the floor, a bare http.HandlerFunc that parses the
+// impl=presenced serves pubnubhttp's Handler over the filled engine, each
+// request a heartbeat of the next membership in the workload's shuffled
+// order; impl=presenced-hot serves the same Handler over an engine that
+// holds only the serverConns members its connections heartbeat, one each,
+// so that the engine's part is small and always in cache: it is the
+// handler's cost without the 1M memberships' (cache misses, and the
+// collector marking their heap). impl=nethttp serves the floor, a bare http.HandlerFunc that parses the
 // same URL (path split, query parse of uuid and heartbeat) and writes the
 // same body and headers without touching any presence state. Both run in
 // an http.Server configured as cmd/presenced configures its own, inside the
@@ -57,7 +63,7 @@ var heartbeatBody = []byte(`{"message":"OK","service":"Presence","status":200}`)
 // BenchmarkServerHeartbeat is a heartbeat of a present member (uuid on one
 // of its channels, heartbeat=300) through an HTTP server on loopback.
 func BenchmarkServerHeartbeat(b *testing.B) {
-	for _, impl := range []string{"presenced", "nethttp"} {
+	for _, impl := range []string{"presenced", "presenced-hot", "nethttp"} {
 		b.Run("impl="+impl, func(b *testing.B) { benchServer(b, impl) })
 	}
 }
@@ -74,10 +80,17 @@ func benchServer(b *testing.B, impl string) {
 		defer c.close()
 		conns[i] = c
 	}
+	// member is the membership request k heartbeats: the workload's in
+	// its shuffled order, or for presenced-hot the one of its connection.
+	member := func(i int, k int64) int { return int(k) }
+	if impl == "presenced-hot" {
+		member = func(i int, _ int64) int { return i }
+	}
 	// One request per connection before the clock starts, so that every
-	// connection has its server goroutine and buffers.
+	// connection has its server goroutine and buffers (and presenced-hot's
+	// members have joined).
 	for i, c := range conns {
-		if _, err := c.heartbeat(w, i); err != nil {
+		if _, err := c.heartbeat(w, member(i, int64(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -99,7 +112,7 @@ func benchServer(b *testing.B, impl string) {
 				if k > total {
 					break
 				}
-				d, err := c.heartbeat(w, int(k))
+				d, err := c.heartbeat(w, member(i, k))
 				if err != nil {
 					errs <- err
 					return
@@ -165,6 +178,16 @@ func startServer(b *testing.B, impl string) string {
 	switch impl {
 	case "presenced":
 		e := filled(NameEngine).(*Engine).E
+		ph, err := pubnubhttp.New(e, pubnubhttp.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		h = ph
+	case "presenced-hot":
+		e, err := presence.New(presence.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
 		ph, err := pubnubhttp.New(e, pubnubhttp.Options{})
 		if err != nil {
 			b.Fatal(err)
