@@ -11,6 +11,7 @@
 #   COUNT=3 OUT=/tmp/r ./run.sh
 #   CORE_REV=HEAD ./run.sh   # measure a commit of the core, not the working tree
 #   ROUNDS=6 COUNT=1 ./run.sh  # interleave: six rounds of every (benchmark, backend)
+#   ONLY=ServerHeartbeat ROUNDS=6 COUNT=1 ./run.sh  # the server rows alone
 #
 # On a machine shared with other work, ROUNDS=6 COUNT=1 gives paired samples:
 # the backends compared by a target run minutes, not a quarter hour, apart,
@@ -110,6 +111,21 @@ for round in $(seq "$ROUNDS"); do
 			"${GOENV[@]}" go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
 		done
 	done
+	# --- server heartbeats per second (issue 13, branch rps) ---
+	# presenced's handler over the 1M engine, the same handler over an
+	# engine of 16 members (its cost without the 1M memberships'), and the
+	# bare net/http floor, each in its own process, alternating within each
+	# round; SERVER_IMPLS selects the sides, SERVER_BENCHTIME the requests
+	# per run.
+	if [[ ServerHeartbeat =~ $ONLY ]]; then
+		[[ $round == 1 ]] && rm -f "$OUT/ServerHeartbeat.txt"
+		for impl in ${SERVER_IMPLS:-presenced presenced-hot nethttp}; do
+			pattern="^BenchmarkServerHeartbeat\$/^impl=$impl\$"
+			echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime ${SERVER_BENCHTIME:-200000x} -cpu 2   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+			go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "${SERVER_BENCHTIME:-200000x}" -cpu 2 -timeout 60m >>"$OUT/ServerHeartbeat.txt"
+		done
+	fi
+	# --- end of server heartbeats per second ---
 done
 
 for f in "$OUT"/*.txt; do

@@ -128,6 +128,31 @@ func main() {
 	ratio("all-subscription cost on heartbeat", "BenchmarkEvents/op=heartbeat/sub=all", 2, "BenchmarkEvents/op=heartbeat/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (default config)", "BenchmarkEvents/op=join/sub=all", 2, "BenchmarkEvents/op=join/sub=none", 2, "ns/op", 1.3, false)
 	ratio("all-subscription cost on join (every join announced)", "BenchmarkEvents/op=join-announced/sub=all", 2, "BenchmarkEvents/op=join-announced/sub=none", 2, "ns/op", 1.3, false)
+	// --- server heartbeats per second (issue 13, branch rps) ---
+	const (
+		srvP = "BenchmarkServerHeartbeat/impl=presenced"
+		srvN = "BenchmarkServerHeartbeat/impl=nethttp"
+	)
+	ratio("server heartbeats per second at 1M vs a bare net/http handler (req/s)", srvP, 2, srvN, 2, "req/s", 0.9, true)
+	// Reported next to the target, not targets themselves: the latencies,
+	// CPU and allocations of the two sides, and the same handler over an
+	// engine of 16 members (its cost without the 1M memberships').
+	info := func(what, an, bn, unit string) {
+		a, okA := med(an, 2, unit)
+		b, okB := med(bn, 2, unit)
+		if !okA || !okB || b == 0 {
+			fmt.Printf("| %s | | | (reported) | MISSING |\n", what)
+			return
+		}
+		fmt.Printf("| %s | %s vs %s %s | %.3fx | (reported) | INFO |\n", what, num(a), num(b), unit, a/b)
+	}
+	for _, unit := range []string{"p50-us", "p99-us", "cpu-us/req", "gc-cpu-us/req", "allocs/op"} {
+		info("server heartbeat "+unit+", presenced vs net/http", srvP, srvN, unit)
+	}
+	const srvH = "BenchmarkServerHeartbeat/impl=presenced-hot"
+	info("server heartbeats per second, handler over 16 members vs net/http", srvH, srvN, "req/s")
+	info("server heartbeat cpu-us/req, handler over 16 members vs net/http", srvH, srvN, "cpu-us/req")
+	// --- end of server heartbeats per second ---
 }
 
 func parse(file string, vals map[key][]float64) error {
