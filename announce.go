@@ -66,7 +66,7 @@ func (h *tickHeap) Pop() any {
 // reflect it; deadline is the removed member's, in now.ns's units. Caller
 // holds cs.mu.
 func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state string, deadline int64, now nowTick) {
-	occ := len(ch.members)
+	occ := ch.n
 	if am := e.announceMax; am >= 0 {
 		if ch.iv != nil {
 			ch.iv.record(a, uuid, e.cfg.Deltas)
@@ -100,7 +100,7 @@ func (e *Engine) announce(cs *chanShard, ch *channel, a Action, uuid, state stri
 
 // stateChange reports uuid's new state st ("" = cleared) on ch.
 func (e *Engine) stateChange(ch *channel, uuid, st string, now nowTick) {
-	ev := Event{Action: StateChange, Channel: ch.name, UUID: uuid, Occupancy: len(ch.members)}
+	ev := Event{Action: StateChange, Channel: ch.name, UUID: uuid, Occupancy: ch.n}
 	if e.hub.Active() {
 		if st == "" {
 			st = "{}"
@@ -113,7 +113,7 @@ func (e *Engine) stateChange(ch *channel, uuid, st string, now nowTick) {
 // emitInterval reports ch's occupancy and pending deltas and resets them.
 func (e *Engine) emitInterval(cs *chanShard, ch *channel, now nowTick) {
 	iv := ch.iv
-	ev := Event{Action: Interval, Channel: ch.name, Occupancy: len(ch.members)}
+	ev := Event{Action: Interval, Channel: ch.name, Occupancy: ch.n}
 	if e.cfg.Deltas {
 		if iv.refresh || deltasJSONSize(iv.deltas) > maxDeltaBytes {
 			ev.HereNowRefresh = true

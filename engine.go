@@ -15,6 +15,7 @@ import (
 	"math/bits"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -274,8 +275,11 @@ func (c Config) withDefaults() (Config, error) {
 type Engine struct {
 	cfg   Config
 	clock clock.Clock
-	seed  maphash.Seed
-	mask  uint64
+	// mono is set when clock is the real clock the engine made itself:
+	// engine time can then be read from the monotonic clock alone (nowNS).
+	mono bool
+	seed maphash.Seed
+	mask uint64
 	// shardBits is log2 of the number of shards: the low bits of a chanRef.
 	shardBits uint8
 
@@ -317,11 +321,13 @@ type Engine struct {
 // cfg.SweepInterval is negative. It returns an error wrapping
 // ErrInvalidConfig when a field is out of range.
 func New(cfg Config) (*Engine, error) {
+	mono := cfg.Clock == nil
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
+		mono:   mono,
 		cfg:    cfg,
 		clock:  cfg.Clock,
 		seed:   maphash.MakeSeed(),
@@ -524,16 +530,26 @@ func (e *Engine) sweep(t nowTick) {
 // state-change). A call naming no channel and no group is ErrNoTargets; one
 // naming only empty or unknown groups does nothing. Bad input returns an
 // error and changes nothing. A refresh of a present member with no state
-// allocates nothing. The engine does not consult ctx: it never waits.
+// allocates nothing, also when the caller builds the request (and its
+// channel slice) for the call: the engine keeps no string of the request
+// (it keeps its own copy of a uuid that joins), so a request on the
+// caller's stack stays there. A call through the Backend interface cannot
+// promise that: the compiler does not see the callee. The engine does not
+// consult ctx: it never waits.
 func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 	if e.closed.Load() {
 		return ErrClosed
+	}
+	if len(req.Channels) == 1 && len(req.Groups) == 0 && len(req.State) == 0 && req.Timeout >= 0 {
+		return e.heartbeatOne(req.UUID, req.Channels[0], req.Timeout)
 	}
 	if err := e.checkUUID(req.UUID); err != nil {
 		return err
 	}
 	if len(req.Channels) == 0 && len(req.Groups) == 0 {
-		return newError(ErrNoTargets, "heartbeat of uuid %q: no channel and no group named", req.UUID)
+		// quoted apart, so the message keeps a copy: req's strings must not
+		// outlive the call (see Heartbeat's allocation promise)
+		return newError(ErrNoTargets, "heartbeat of uuid %s: no channel and no group named", strconv.Quote(req.UUID))
 	}
 	if req.Timeout < 0 {
 		return newError(ErrInvalidTimeout, "invalid timeout %v: negative", req.Timeout)
@@ -548,14 +564,59 @@ func (e *Engine) Heartbeat(_ context.Context, req HeartbeatRequest) error {
 			return err
 		}
 	}
-	timeout := req.Timeout
-	if timeout == 0 {
-		timeout = e.cfg.DefaultTimeout
-	}
-	timeout = max(e.cfg.MinTimeout, min(timeout, e.cfg.MaxTimeout))
-	e.heartbeat(req.UUID, t.channels, states, int64(timeout))
+	e.heartbeat(req.UUID, t.channels, states, e.timeoutOf(req.Timeout))
 	e.flushLog()
 	return nil
+}
+
+// heartbeatOne is Heartbeat of one channel, no group and no state, the
+// call a client's periodic heartbeat makes: it refreshes a present member
+// before it checks any name. A uuid and a channel equal to those of a
+// present member are valid (they were checked when it joined, by rules
+// that do not change), so only a join checks them, and a bad name still
+// changes nothing.
+func (e *Engine) heartbeatOne(uuid, c string, timeout time.Duration) error {
+	t := e.timeoutOf(timeout)
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	cs := e.chanShard(c)
+	cs.mu.Lock()
+	refreshed := false
+	if ch := cs.byName[c]; ch != nil {
+		if pos := ch.find(tag, uuid); pos >= 0 {
+			// the clock is read once the member is found: a refresh reads only
+			// the monotonic clock, a join (below) the wall clock too, once
+			if now := e.nowNS(); ch.members[pos].deadline > now {
+				cs.moveDeadline(ch, pos, satAdd(now, t))
+				refreshed = true
+			}
+		}
+	}
+	cs.mu.Unlock()
+	if refreshed {
+		return nil
+	}
+	if err := e.checkUUID(uuid); err != nil {
+		return err
+	}
+	if err := e.checkName("channel", c, true); err != nil {
+		return err
+	}
+	var joins [1]int // chans[0]
+	n := e.now()
+	e.joinAll(h, uuid, []string{c}, joins[:], nil, satAdd(n.ns, t), n)
+	e.flushLog()
+	return nil
+}
+
+// timeoutOf returns the heartbeat timeout of a request's Timeout (not
+// negative), in ns: DefaultTimeout for 0, clamped to MinTimeout and
+// MaxTimeout.
+func (e *Engine) timeoutOf(d time.Duration) int64 {
+	if d == 0 {
+		d = e.cfg.DefaultTimeout
+	}
+	return int64(max(e.cfg.MinTimeout, min(d, e.cfg.MaxTimeout)))
 }
 
 // Leave removes req.UUID from its targets: each present one gives a leave
@@ -583,7 +644,7 @@ func (e *Engine) targetsOf(op, uuid string, channels, groups []string) (targets,
 		return targets{}, err
 	}
 	if len(channels) == 0 && len(groups) == 0 {
-		return targets{}, newError(ErrNoTargets, "%s of uuid %q: no channel and no group named", op, uuid)
+		return targets{}, newError(ErrNoTargets, "%s of uuid %s: no channel and no group named", op, strconv.Quote(uuid))
 	}
 	return e.resolve(channels, groups)
 }
@@ -682,12 +743,14 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	if ch := cs.byName[channel]; ch != nil {
 		if cs.nextDue.Load() > now { // nothing due in the shard: all present
 			for i := range ch.members {
-				dst = append(dst, ch.members[i].uuid)
+				if ch.members[i].name != nil {
+					dst = append(dst, ch.members[i].uuid())
+				}
 			}
 		} else {
 			for i := range ch.members {
-				if ch.members[i].deadline > now {
-					dst = append(dst, ch.members[i].uuid)
+				if ch.members[i].name != nil && ch.members[i].deadline > now {
+					dst = append(dst, ch.members[i].uuid())
 				}
 			}
 		}

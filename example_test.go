@@ -3,6 +3,7 @@ package presence_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/benbjohnson/clock"
@@ -157,6 +158,7 @@ func ExampleEngine_AppendOccupants() {
 	}
 	buf := make([]string, 0, 64)
 	buf, _ = e.AppendOccupants(ctx, buf[:0], "lobby")
+	slices.Sort(buf) // the engine's order is stable, not sorted
 	fmt.Println(len(buf), buf)
 	// Output:
 	// 3 [alice bob carol]

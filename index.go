@@ -1,5 +1,5 @@
 // index.go holds memberIndex, the map from a name to its position in a
-// dense slice (a channel's members, a uuid shard's entries): an
+// dense slice (a uuid shard's entries): an
 // open-addressing table of 8-byte slots (a 32-bit hash tag and the
 // position), sized to 1.33 to 1.6 slots per entry, with linear probing and
 // backward-shift deletion. It costs a fraction of a Go map per entry and,
@@ -31,7 +31,6 @@ func (x *memberIndex) next(i int) int {
 // named is an element of a slice indexed by a memberIndex.
 type named interface{ key() string }
 
-func (m member) key() string    { return m.uuid }
 func (u uuidEntry) key() string { return u.name }
 
 // find returns the slot of name in x and its position in items, or -1, -1.

@@ -18,7 +18,7 @@ func TestMemberIndex(t *testing.T) {
 		tagBits := rapid.SampledFrom([]uint32{0, 0xff000000, 0xffffffff}).Draw(t, "tagMask")
 		tagOf := func(s string) uint32 { return uint32(maphash.String(seed, s)>>32) & tagBits }
 		var x memberIndex
-		var members []member
+		var members []uuidEntry
 		want := map[string]int{}
 		next := 0
 		t.Repeat(map[string]func(*rapid.T){
@@ -26,7 +26,7 @@ func TestMemberIndex(t *testing.T) {
 				u := fmt.Sprintf("u%d", next)
 				next++
 				pos := len(members)
-				members = append(members, member{uuid: u})
+				members = append(members, uuidEntry{name: u})
 				x.insert(tagOf(u), pos)
 				want[u] = pos
 			},
@@ -35,14 +35,14 @@ func TestMemberIndex(t *testing.T) {
 					t.Skip("empty")
 				}
 				pos := rapid.IntRange(0, len(members)-1).Draw(t, "pos")
-				u := members[pos].uuid
+				u := members[pos].name
 				slot, p := find(&x, tagOf(u), u, members)
 				if p != pos {
 					t.Fatalf("find(%s) = %d, want %d", u, p, pos)
 				}
 				var moved bool
 				if members, moved = removeAt(&x, slot, pos, members, tagOf); moved {
-					want[members[pos].uuid] = pos
+					want[members[pos].name] = pos
 				}
 				delete(want, u)
 			},

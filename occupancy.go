@@ -1,7 +1,7 @@
 // occupancy.go holds the lock shards and the two indexes: channel → members
-// (a dense member slice and a memberIndex from uuid to position, so
-// occupancy is a length and a page of occupants is a slice) and uuid →
-// channels (for where_now).
+// (each channel's member table, members.go, with its count kept apart so
+// occupancy is a read) and uuid → channels (for where_now; it also interns
+// each present uuid's name).
 //
 // Lock order: a uuid shard, then channel shards one at a time. A join or a
 // removal holds both, so the two indexes never disagree. A refresh or a
@@ -15,29 +15,23 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
-
-// member is one membership, stored in its channel's member slice.
-type member struct {
-	uuid     string
-	deadline int64 // engine time (nowTick): present while now < deadline
-	slot     int32 // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
-	bpos     int32 // position in that bucket
-}
 
 // channel is a channel with at least one member.
 type channel struct {
 	name    string
-	idx     int32 // position in its shard's chans, as bucket entries name it
-	dead    bool  // freed: pointers held by a sweep must not be used
-	members []member
-	index   memberIndex
+	idx     int32             // position in its shard's chans, as bucket entries name it
+	dead    bool              // freed: pointers held by a sweep must not be used
+	members []member          // the member table (members.go)
+	n       int               // members in the table
 	states  map[string]string // uuid → canonical state, only members with state
 	iv      *intervalState    // non-nil in interval mode
-	count   atomic.Int32      // len(members), readable without the shard lock
+	count   atomic.Int32      // n, readable without the shard lock
 }
 
 // chanShard owns the channels whose name hashes to it, their expiry
@@ -221,18 +215,39 @@ func (us *uuidShard) appendChannels(e *Engine, dst []string, tag uint32, uuid st
 	return dst
 }
 
-// addChannel records that uuid is now on the channel r. Caller holds us.mu.
-func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef) {
+// intern returns the shard's own string for uuid: the name of its entry
+// when uuid is on a channel, else a copy. Every membership, state and
+// event of a uuid then shares one string, and the caller's string (a
+// request's, which may live on its stack or in a buffer it reuses) is
+// never kept, so a heartbeat's request does not escape. Caller holds us.mu.
+// It also returns the position of uuid's entry, or -1, for addChannel.
+func (us *uuidShard) intern(tag uint32, uuid string) (string, int) {
 	if _, pos := find(&us.index, tag, uuid, us.entries); pos >= 0 {
-		us.entries[pos].add(r)
-		return
+		return us.entries[pos].name, pos
 	}
-	pos := len(us.entries)
+	return strings.Clone(uuid), -1
+}
+
+// addChannel records that uuid, the interned name, is now on the channel r,
+// and returns the position of its entry. hint is where the entry was seen
+// (-1: nowhere): it is used when the entry there still holds that very
+// string, so a join does not look the uuid up twice. Caller holds us.mu.
+func (us *uuidShard) addChannel(tag uint32, uuid string, r chanRef, hint int) int {
+	pos := hint
+	if pos < 0 || pos >= len(us.entries) || unsafe.StringData(us.entries[pos].name) != unsafe.StringData(uuid) {
+		_, pos = find(&us.index, tag, uuid, us.entries)
+	}
+	if pos >= 0 {
+		us.entries[pos].add(r)
+		return pos
+	}
+	pos = len(us.entries)
 	if pos == cap(us.entries) { // grow by a quarter: entries are a fifth of the memory
 		us.entries = append(make([]uuidEntry, 0, pos+max(8, pos/4)), us.entries...)
 	}
 	us.entries = append(us.entries, uuidEntry{name: uuid, inline: [4]chanRef{r}})
 	us.index.insert(tag, pos)
+	return pos
 }
 
 // dropChannel records that uuid left the channel r, and forgets uuid when
@@ -274,14 +289,18 @@ type nowTick struct {
 
 func (e *Engine) now() nowTick { return e.tick(e.clock.Now()) }
 
+// nowNS returns the engine time alone. On the real clock it reads only the
+// monotonic clock (time.Since does), half the cost of time.Now, whose wall
+// reading only events need.
+func (e *Engine) nowNS() int64 {
+	if e.mono {
+		return int64(time.Since(e.base))
+	}
+	return e.now().ns
+}
+
 // tick returns t as a nowTick.
 func (e *Engine) tick(t time.Time) nowTick { return nowTick{t: t, ns: int64(t.Sub(e.base))} }
-
-// find returns the position of uuid in ch, or -1.
-func (ch *channel) find(tag uint32, uuid string) int {
-	_, pos := find(&ch.index, tag, uuid, ch.members)
-	return pos
-}
 
 // heartbeat applies a validated heartbeat. Members that are present are
 // refreshed under their channel's lock alone; only joins (and timeouts found
@@ -290,7 +309,14 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 	if len(chans) == 0 {
 		return
 	}
-	now := e.now()
+	// A refresh with no state gives no event and needs no wall time; a
+	// join reads the clock again, in full, for its events.
+	var now nowTick
+	if states == nil {
+		now.ns = e.nowNS()
+	} else {
+		now = e.now()
+	}
 	deadline := satAdd(now.ns, timeout)
 	h := e.hash(uuid)
 	tag := uint32(h >> 32)
@@ -311,8 +337,21 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 	if len(joins) == 0 {
 		return
 	}
+	if states == nil {
+		// the refreshes read only the monotonic clock; events need the wall
+		now = e.now()
+		deadline = satAdd(now.ns, timeout)
+	}
+	e.joinAll(h, uuid, chans, joins, states, deadline, now)
+}
+
+// joinAll makes uuid (whose hash is h) a member of chans[i] until deadline
+// for each i in joins, with states[i] when states is not nil.
+func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, states []stateArg, deadline int64, now nowTick) {
+	tag := uint32(h >> 32)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
+	name, ent := us.intern(tag, uuid)
 	for _, i := range joins {
 		var st stateArg
 		if states != nil {
@@ -320,7 +359,7 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		}
 		cs := e.chanShard(chans[i])
 		cs.mu.Lock()
-		cs.join(us, chans[i], uuid, tag, now, deadline, st)
+		ent = cs.join(us, chans[i], name, tag, now, deadline, st, ent)
 		cs.mu.Unlock()
 	}
 	us.mu.Unlock()
@@ -338,13 +377,15 @@ func (cs *chanShard) refresh(c, uuid string, tag uint32, now nowTick, deadline i
 	if pos < 0 || ch.members[pos].deadline <= now.ns {
 		return false
 	}
-	cs.refreshAt(ch, pos, uuid, now, deadline, st)
+	cs.refreshAt(ch, pos, now, deadline, st)
 	return true
 }
 
-func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, deadline int64, st stateArg) {
+// refreshAt moves the deadline of member pos of ch and applies st. It
+// names the member by the string the channel holds, never the caller's.
+func (cs *chanShard) refreshAt(ch *channel, pos int, now nowTick, deadline int64, st stateArg) {
 	cs.moveDeadline(ch, pos, deadline)
-	if st.Set && ch.states[uuid] != st.Val {
+	if uuid := ch.members[pos].uuid(); st.Set && ch.states[uuid] != st.Val {
 		ch.setState(uuid, st.Val)
 		cs.e.stateChange(ch, uuid, st.Val, now)
 	}
@@ -352,15 +393,19 @@ func (cs *chanShard) refreshAt(ch *channel, pos int, uuid string, now nowTick, d
 
 // join makes uuid a member of c, timing out first a due membership still
 // there, or refreshes it if it became present since the caller looked.
-// Caller holds us.mu and cs.mu.
-func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg) {
+// uuid is the interned name (uuidShard.intern). Caller holds us.mu and
+// cs.mu.
+//
+// ent is where uuid's entry was last seen in us.entries (-1: nowhere), a
+// hint for addChannel; join returns it as it leaves it.
+func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick, deadline int64, st stateArg, ent int) int {
 	e := cs.e
 	ch := cs.byName[c]
 	if ch != nil {
 		if pos := ch.find(tag, uuid); pos >= 0 {
 			if ch.members[pos].deadline > now.ns {
-				cs.refreshAt(ch, pos, uuid, now, deadline, st)
-				return
+				cs.refreshAt(ch, pos, now, deadline, st)
+				return ent
 			}
 			ch = cs.remove(us, ch, pos, tag, Timeout, now) // due but not yet swept
 		}
@@ -377,28 +422,16 @@ func (cs *chanShard) join(us *uuidShard, c, uuid string, tag uint32, now nowTick
 	if ch == nil {
 		ch = cs.newChannel(c)
 	}
-	pos := len(ch.members)
-	ch.members = appendMember(ch.members, member{uuid: uuid, deadline: deadline})
-	ch.index.insert(tag, pos)
-	ch.count.Store(int32(pos + 1))
+	pos := ch.add(newMember(uuid, tag, deadline))
+	ch.count.Store(int32(ch.n))
 	cs.bucketInsert(ch, int32(pos))
 	if state != "" {
 		ch.setState(uuid, state)
 	}
-	us.addChannel(tag, uuid, cs.ref(ch))
+	ent = us.addChannel(tag, uuid, cs.ref(ch), ent)
 	cs.members++
 	e.announce(cs, ch, Join, uuid, state, 0, now)
-}
-
-// appendMember appends m, growing the slice by a quarter rather than
-// doubling: member slices are most of the engine's memory.
-func appendMember(l []member, m member) []member {
-	if len(l) == cap(l) {
-		n := make([]member, len(l), len(l)+max(4, len(l)/4))
-		copy(n, l)
-		l = n
-	}
-	return append(l, m)
+	return ent
 }
 
 func (ch *channel) setState(uuid, st string) {
@@ -459,25 +492,19 @@ func (cs *chanShard) freeChannel(ch *channel) {
 func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, action Action, now nowTick) *channel {
 	e := cs.e
 	m := &ch.members[pos]
-	uuid, deadline := m.uuid, m.deadline
+	uuid, deadline := m.uuid(), m.deadline
 	if m.slot != noSlot {
 		cs.bucketRemove(m)
 	}
-	slot, _ := find(&ch.index, tag, uuid, ch.members)
-	var moved bool
-	if ch.members, moved = removeAt(&ch.index, slot, pos, ch.members, e.tag); moved {
-		if m := &ch.members[pos]; m.slot != noSlot {
-			cs.buckets[m.slot].entries[m.bpos] = entry(ch.idx, int32(pos))
-		}
-	}
-	ch.count.Store(int32(len(ch.members)))
+	ch.removeAt(pos)
+	ch.count.Store(int32(ch.n))
 	if ch.states != nil {
 		ch.setState(uuid, "")
 	}
 	us.dropChannel(e, tag, uuid, cs.ref(ch))
 	cs.members--
 	e.announce(cs, ch, action, uuid, "", deadline, now)
-	if len(ch.members) == 0 {
+	if ch.n == 0 {
 		cs.freeChannel(ch)
 		return nil
 	}
@@ -674,18 +701,19 @@ func (e *Engine) hereNow(q HereNowQuery) (HereNowResult, error) {
 // presence renders one channel for q at now: the members not past their
 // deadline. due says whether anything in the channel's shard may be due
 // (its nextDue is not after now); when not, every member is present and a
-// page costs O(limit), else O(occupancy). Caller holds the shard.
+// page reads the records up to its end, else every record. Caller holds
+// the shard.
 func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence {
 	members := ch.members
-	n := len(members)
+	n := ch.n
 	if due {
 		n = 0
 		for i := range members {
-			if members[i].deadline > now {
+			if members[i].name != nil && members[i].deadline > now {
 				n++
 			}
 		}
-		due = n < len(members)
+		due = n < ch.n
 	}
 	cp := ChannelPresence{Channel: ch.name, Occupancy: n}
 	if q.OccupancyOnly {
@@ -694,18 +722,11 @@ func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence
 	lo := min(q.Offset, n)
 	hi := min(lo+q.Limit, n)
 	occ := make([]Occupant, hi-lo)
-	if !due {
-		for i := range occ {
-			occ[i].UUID = members[lo+i].uuid
-		}
-	} else {
-		k, j := 0, 0 // position among the present members, in occ
-		for i := 0; i < len(members) && k < hi; i++ {
-			if members[i].deadline <= now {
-				continue
-			}
+	k, j := 0, 0 // position among the present members, in occ
+	for i := 0; i < len(members) && j < len(occ); i++ {
+		if m := &members[i]; m.name != nil && (!due || m.deadline > now) {
 			if k >= lo {
-				occ[j].UUID = members[i].uuid
+				occ[j].UUID = m.uuid()
 				j++
 			}
 			k++

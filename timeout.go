@@ -69,12 +69,26 @@ func (cs *chanShard) slotOf(deadline int64) int32 {
 	return int32(min(max(floorDiv(deadline, res), math.MinInt32+1), math.MaxInt32))
 }
 
-// entry names member pos of the channel at idx in its shard.
-func entry(idx, pos int32) uint64 { return uint64(uint32(idx))<<32 | uint64(uint32(pos)) }
+// entry names a member in a bucket: the idx of its channel in the shard and
+// its tag. Records move in their table (members.go), so an entry does not
+// hold a position: the member is the record of that tag, in that channel,
+// whose slot and bpos are the entry's bucket and position in it.
+func entry(idx int32, tag uint32) uint64 { return uint64(uint32(idx))<<32 | uint64(tag) }
 
-func (cs *chanShard) member(ent uint64) (*channel, int32) {
+// member returns the channel and position of the member that entry ent at
+// position bpos of the bucket of slot names.
+func (cs *chanShard) member(ent uint64, slot, bpos int32) (*channel, int32) {
 	ch := cs.chans[ent>>32]
-	return ch, int32(uint32(ent))
+	tag := uint32(ent)
+	for i := ch.home(tag); ; i = ch.next(i) {
+		m := &ch.members[i]
+		if m.name == nil {
+			panic("presence: an expiry bucket names a member its channel does not hold")
+		}
+		if m.tag == tag && m.slot == slot && m.bpos == bpos {
+			return ch, int32(i)
+		}
+	}
 }
 
 // satAdd returns a+b, saturated at the int64 range instead of wrapping:
@@ -137,7 +151,7 @@ func (cs *chanShard) bucketInsert(ch *channel, pos int32) {
 	if len(b.entries) == cap(b.entries) { // grow by a quarter, as member slices do
 		b.entries = append(make([]uint64, 0, len(b.entries)+max(8, len(b.entries)/4)), b.entries...)
 	}
-	b.entries = append(b.entries, entry(ch.idx, pos))
+	b.entries = append(b.entries, entry(ch.idx, m.tag))
 	cs.noteDue(b.min)
 }
 
@@ -148,8 +162,8 @@ func (cs *chanShard) bucketRemove(m *member) {
 	last := len(b.entries) - 1
 	if int(m.bpos) != last {
 		moved := b.entries[last]
+		mc, mp := cs.member(moved, b.slot, int32(last))
 		b.entries[m.bpos] = moved
-		mc, mp := cs.member(moved)
 		mc.members[mp].bpos = m.bpos
 	}
 	b.entries = b.entries[:last]
@@ -169,18 +183,20 @@ func (cs *chanShard) dropBucket(b *bucket) {
 }
 
 // moveDeadline moves the deadline of member pos of ch. A later deadline is
-// only written; an earlier one refiles the member at once so it is not found
-// late.
+// only written: a member's bucket is never later than its deadline's, and
+// the bucket's min stays a lower bound. An earlier one refiles the member
+// at once so it is not found late.
 func (cs *chanShard) moveDeadline(ch *channel, pos int, deadline int64) {
 	m := &ch.members[pos]
+	later := deadline >= m.deadline
 	m.deadline = deadline
-	if m.slot == noSlot {
-		return // a sweep holds it and will look again
+	if later || m.slot == noSlot { // noSlot: a sweep holds it and will look again
+		return
 	}
 	if s := cs.slotOf(deadline); s < m.slot {
 		cs.bucketRemove(m)
 		cs.bucketInsert(ch, int32(pos))
-	} else if s == m.slot {
+	} else {
 		b := cs.buckets[m.slot]
 		b.min = min(b.min, deadline)
 		cs.noteDue(b.min)
@@ -255,15 +271,18 @@ func (cs *chanShard) sweep(now nowTick, buf *sweepBuf) {
 		}
 		w := 0
 		newMin := int64(math.MaxInt64)
-		for _, ent := range b.entries {
-			ch, pos := cs.member(ent)
+		for k, ent := range b.entries {
+			// entries before k have moved to w or left, so the member of
+			// entry k still has bpos k
+			ch, pos := cs.member(ent, b.slot, int32(k))
 			m := &ch.members[pos]
 			switch {
 			case m.deadline <= now.ns:
 				m.slot = noSlot
 				// hashing here, in a loop without locked instructions, lets
 				// the reads of consecutive uuids overlap
-				cands = append(cands, candidate{ch, m.uuid, e.hash(m.uuid)})
+				u := m.uuid()
+				cands = append(cands, candidate{ch, u, e.hash(u)})
 			case cs.slotOf(m.deadline) != b.slot:
 				cs.bucketInsert(ch, pos) // a later bucket: b stays the heap's top
 			default:

@@ -36,16 +36,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b = []byte(`{"status":500,"error":1,"message":"Internal Server Error","service":"Presence"}`)
 	}
+	writeBody(w, status, b, strconv.Itoa(len(b)))
+}
+
+// writeBody writes the JSON body b, of Content-Length length, with
+// PubNub's headers. The header values share one allocation; each is a
+// slice of its own capacity, so that a later Add to one reallocates it
+// rather than overwriting the next.
+func writeBody(w http.ResponseWriter, status int, b []byte, length string) {
+	v := make([]string, 6)
+	v[0], v[1], v[2], v[3], v[4], v[5] = `text/javascript; charset="UTF-8"`, "no-cache", "*", "GET", "Pubnub Presence", length
 	h := w.Header()
-	h.Set("Content-Type", `text/javascript; charset="UTF-8"`)
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET")
-	h.Set("Server", "Pubnub Presence")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	// The keys are canonical: assigning them is what Set does.
+	h["Content-Type"] = v[0:1:1]
+	h["Cache-Control"] = v[1:2:2]
+	h["Access-Control-Allow-Origin"] = v[2:3:3]
+	h["Access-Control-Allow-Methods"] = v[3:4:4]
+	h["Server"] = v[4:5:5]
+	h["Content-Length"] = v[5:6:6]
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// encoded is a response body encoded once, with its Content-Length.
+type encoded struct {
+	body   []byte
+	length string
+}
+
+func mustEncode(v any) encoded {
+	b, err := marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return encoded{b, strconv.Itoa(len(b))}
+}
+
+// The success envelopes without extra fields, encoded once: writeOK of a
+// service and no extra writes these bytes, the ones it would encode.
+var (
+	okPresence = mustEncode(okEnvelope(servicePresence, nil))
+	okRegistry = mustEncode(okEnvelope(serviceRegistry, nil))
+)
 
 // marshal is json.Marshal without HTML escaping (json.RawMessage values
 // included) and without the Encoder's trailing newline.
@@ -61,6 +93,22 @@ func marshal(v any) ([]byte, error) {
 
 // writeOK writes the success envelope of service plus the fields of extra.
 func writeOK(w http.ResponseWriter, service string, extra obj) {
+	if extra == nil {
+		switch service {
+		case servicePresence:
+			writeBody(w, http.StatusOK, okPresence.body, okPresence.length)
+			return
+		case serviceRegistry:
+			writeBody(w, http.StatusOK, okRegistry.body, okRegistry.length)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, okEnvelope(service, extra))
+}
+
+// okEnvelope returns the success envelope of service plus the fields of
+// extra.
+func okEnvelope(service string, extra obj) obj {
 	body := obj{"status": 200, "message": "OK", "service": service}
 	if service == serviceRegistry {
 		body["error"] = false
@@ -68,7 +116,7 @@ func writeOK(w http.ResponseWriter, service string, extra obj) {
 	for k, v := range extra {
 		body[k] = v
 	}
-	writeJSON(w, http.StatusOK, body)
+	return body
 }
 
 // apiError is an error answered with PubNub's error envelope.

@@ -72,7 +72,8 @@ type Options struct {
 	MaxMessages int
 	// CallTimeout bounds each backend call a request makes (a network
 	// backend that cannot answer in time makes the request a 503). Zero
-	// means 10 s.
+	// means 10 s. The in-memory *presence.Engine never waits, so its calls
+	// get the request's context as it is, without a timer of their own.
 	CallTimeout time.Duration
 
 	// Authorizer, when set, is asked about every request but /time/0
@@ -116,11 +117,12 @@ func (o Options) withDefaults(cfg presence.Config) Options {
 // the backend's events into its event log; Close stops it and ends every
 // held long-poll. Closing the Handler does not close the backend.
 type Handler struct {
-	b    presence.Backend
-	cfg  presence.Config // b.Config(): timeouts and the clock
-	opt  Options
-	log  *eventLog
-	poll pollTable
+	b     presence.Backend
+	cfg   presence.Config // b.Config(): timeouts and the clock
+	waits bool            // b may wait (it is not the in-memory engine): calls get CallTimeout
+	opt   Options
+	log   *eventLog
+	poll  pollTable
 
 	groupVersion atomic.Uint64 // bumped by every group edit made here
 	wakeups      atomic.Uint64 // held long-polls woken by an entry that may concern them
@@ -142,6 +144,8 @@ func New(b presence.Backend, opt Options) (*Handler, error) {
 	cfg := withConfigDefaults(b.Config())
 	opt = opt.withDefaults(cfg)
 	h := &Handler{b: b, cfg: cfg, opt: opt, done: make(chan struct{})}
+	_, inMemory := b.(*presence.Engine)
+	h.waits = !inMemory
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.poll.init()
 	h.log = newEventLog(opt.LogSize, timetoken(h.now()))
@@ -257,8 +261,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.opt.CallTimeout)
-	defer cancel()
+	ctx := r.Context()
+	if h.waits {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.opt.CallTimeout)
+		defer cancel()
+	}
 	switch req.route {
 	case routeTime:
 		writeJSON(w, http.StatusOK, []int64{timetoken(h.now())})

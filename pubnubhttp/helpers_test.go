@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,16 +85,53 @@ func decode(t *testing.T, body []byte) map[string]any {
 	return m
 }
 
-// jsonEqual reports whether got (a decoded value) encodes like the JSON want.
+// jsonEqual reports whether got (a decoded value) encodes like the JSON want,
+// with the occupants of every "uuids" list in the same order: here_now's
+// order of a channel's occupants is stable but not promised (the engine's
+// is that of its member table), so the lists compare as sets.
 func jsonEqual(t *testing.T, got any, want string) bool {
 	t.Helper()
 	var w any
 	if err := json.Unmarshal([]byte(want), &w); err != nil {
 		t.Fatalf("bad want %s: %v", want, err)
 	}
+	// a copy of got, so the sort does not reorder the caller's value
+	var g any
 	a, _ := json.Marshal(got)
+	if err := json.Unmarshal(a, &g); err != nil {
+		t.Fatalf("got %s: %v", a, err)
+	}
+	sortOccupants(g)
+	sortOccupants(w)
+	a, _ = json.Marshal(g)
 	b, _ := json.Marshal(w)
 	return string(a) == string(b)
+}
+
+// sortOccupants sorts, in place, every list under a "uuids" key of v by
+// uuid (a string, or an object's "uuid").
+func sortOccupants(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if l, ok := x.([]any); ok && k == "uuids" {
+				key := func(o any) string {
+					if m, ok := o.(map[string]any); ok {
+						s, _ := m["uuid"].(string)
+						return s
+					}
+					s, _ := o.(string)
+					return s
+				}
+				slices.SortFunc(l, func(a, b any) int { return strings.Compare(key(a), key(b)) })
+			}
+			sortOccupants(x)
+		}
+	case []any:
+		for _, x := range v {
+			sortOccupants(x)
+		}
+	}
 }
 
 func (f *fixture) checkJSON(target, want string) {

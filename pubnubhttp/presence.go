@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,16 +220,26 @@ func (h *Handler) heartbeat(ctx context.Context, w http.ResponseWriter, req *req
 
 // withoutPresence drops the presence names ("<name>-pnpres") from l. The
 // Go SDK v7.3.2 leaves its presence channels along with the others, and
-// heartbeats a "-pnpres" name it subscribed to as a plain channel.
+// heartbeats a "-pnpres" name it subscribed to as a plain channel. It
+// returns l itself when l has none (the usual case: no allocation), else a
+// new slice; l is never changed.
 func withoutPresence(l []string) []string {
-	out := l[:0:0]
-	for _, s := range l {
-		if !strings.HasSuffix(s, pnpres) {
+	i := slices.IndexFunc(l, isPresenceName)
+	if i < 0 {
+		return l
+	}
+	out := make([]string, i, len(l)-1)
+	copy(out, l)
+	for _, s := range l[i+1:] {
+		if !isPresenceName(s) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
+
+// isPresenceName reports whether s is a presence name, "<name>-pnpres".
+func isPresenceName(s string) bool { return strings.HasSuffix(s, pnpres) }
 
 // leave answers leave for the query's uuid. Presence names are ignored:
 // nobody is present on them.

@@ -66,7 +66,8 @@ func (r route) String() string {
 // errNotFound marks a target that names no PubNub presence call.
 var errNotFound = errors.New("no such route")
 
-// request is a parsed request target.
+// request is a parsed request target. It holds room for the usual few
+// names and parameters, so that parsing a request costs one allocation.
 type request struct {
 	route    route
 	subKey   string
@@ -74,15 +75,31 @@ type request struct {
 	uuid     string   // the path's uuid (where_now, get_state, set_state)
 	group    string   // the path's channel group (channel registration)
 	query    query
+
+	chanBuf  [1]string // backs channels when the path names one
+	paramBuf [8]param  // backs query when the target has at most 8 parameters
 }
 
-// query holds the raw (still percent-encoded) query values; the first
-// occurrence of a key wins.
-type query map[string]string
+// param is one query parameter: its decoded key and its raw value.
+type param struct{ key, raw string }
+
+// query holds the raw (still percent-encoded) query values in the order
+// sent; the first occurrence of a key wins.
+type query []param
+
+// lookup returns the raw value of key's first occurrence.
+func (q query) lookup(key string) (string, bool) {
+	for _, p := range q {
+		if p.key == key {
+			return p.raw, true
+		}
+	}
+	return "", false
+}
 
 // has reports whether key is present, even with an empty value.
 func (q query) has(key string) bool {
-	_, ok := q[key]
+	_, ok := q.lookup(key)
 	return ok
 }
 
@@ -90,7 +107,8 @@ func (q query) has(key string) bool {
 // valid percent-encoding (for example un-escaped JSON holding a '%') is
 // returned as sent. '+' stays '+': PubNub's SDKs encode spaces as %20.
 func (q query) get(key string) string {
-	return reqtarget.Unescape(q[key])
+	raw, _ := q.lookup(key)
+	return reqtarget.Unescape(raw)
 }
 
 // list returns key's value decoded and then split on ',', without empty
@@ -107,49 +125,65 @@ func (q query) list(key string) []string {
 	return out
 }
 
-// splitNames splits a raw comma-separated list and decodes each element.
-// Empty elements are dropped: "," is the empty list.
-func splitNames(raw string) []string {
+// splitNames splits a raw comma-separated list and decodes each element,
+// appending to buf[:0]. Empty elements are dropped: "," is the empty list,
+// returned as nil.
+func splitNames(raw string, buf []string) []string {
 	if raw == "" {
 		return nil
 	}
-	var out []string
+	out := buf[:0]
 	for part := range strings.SplitSeq(raw, ",") {
 		if part == "" {
 			continue
 		}
 		out = append(out, reqtarget.Unescape(part))
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
-// parseQuery splits a raw query on '&' and keeps the raw values. It accepts
-// anything: keys are decoded, values are decoded lazily by query.get.
-func parseQuery(raw string) query {
-	q := query{}
+// parseQuery splits a raw query on '&' and keeps the raw values, appending
+// to buf[:0]. It accepts anything: keys are decoded, values are decoded
+// lazily by query.get.
+func parseQuery(raw string, buf []param) query {
+	q := query(buf[:0])
 	for part := range strings.SplitSeq(raw, "&") {
 		if part == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(part, "=")
-		k = reqtarget.Unescape(k)
-		if _, ok := q[k]; !ok {
-			q[k] = v
-		}
+		q = append(q, param{reqtarget.Unescape(k), v})
 	}
 	return q
 }
+
+// maxSegments is the most path segments a route has (set_state's 9).
+const maxSegments = 9
 
 // parseRequest parses a raw request target. It returns errNotFound for a
 // path that names no call, or an error naming a malformed path element.
 func parseRequest(target string) (*request, error) {
 	rawPath, rawQuery := reqtarget.Split(target)
-	req := &request{query: parseQuery(rawQuery)}
+	req := &request{}
+	req.query = parseQuery(rawQuery, req.paramBuf[:])
 	trailing := false
 	if len(rawPath) > 1 {
 		rawPath, trailing = strings.CutSuffix(rawPath, "/")
 	}
-	seg := strings.Split(rawPath[1:], "/")
+	// The path's segments: n of them, the first maxSegments kept (no
+	// route has more, so a longer path matches none).
+	var segBuf [maxSegments]string
+	n := 0
+	for s := range strings.SplitSeq(rawPath[1:], "/") {
+		if n < maxSegments {
+			segBuf[n] = s
+		}
+		n++
+	}
+	seg := segBuf[:min(n, maxSegments)]
 	at := func(i int) string {
 		if i < len(seg) {
 			return seg[i]
@@ -166,34 +200,34 @@ func parseRequest(target string) (*request, error) {
 	isSubKey := func(s string) bool { return s == "sub-key" || s == "sub_key" }
 	var err error
 	switch {
-	case len(seg) == 2 && seg[0] == "time" && seg[1] == "0":
+	case n == 2 && seg[0] == "time" && seg[1] == "0":
 		req.route = routeTime
 		return req, nil
 
-	case len(seg) >= 4 && seg[0] == "v2" && seg[1] == "presence" && isSubKey(seg[2]):
+	case n >= 4 && seg[0] == "v2" && seg[1] == "presence" && isSubKey(seg[2]):
 		if req.subKey, err = decode("sub key", seg[3]); err != nil {
 			return nil, err
 		}
 		switch {
-		case len(seg) == 4:
+		case n == 4:
 			req.route = routeGlobalHereNow
 			return req, nil
-		case len(seg) == 6 && seg[4] == "uuid":
+		case n == 6 && seg[4] == "uuid":
 			req.route = routeWhereNow
 			req.uuid, err = decode("uuid", seg[5])
 			return req, err
-		case len(seg) >= 6 && seg[4] == "channel":
-			req.channels = splitNames(seg[5])
+		case n >= 6 && seg[4] == "channel":
+			req.channels = splitNames(seg[5], req.chanBuf[:])
 			switch {
-			case len(seg) == 6:
+			case n == 6:
 				req.route = routeHereNow
-			case len(seg) == 7 && seg[6] == "heartbeat":
+			case n == 7 && seg[6] == "heartbeat":
 				req.route = routeHeartbeat
-			case len(seg) == 7 && seg[6] == "leave":
+			case n == 7 && seg[6] == "leave":
 				req.route = routeLeave
-			case len(seg) == 8 && seg[6] == "uuid":
+			case n == 8 && seg[6] == "uuid":
 				req.route = routeGetState
-			case len(seg) == 9 && seg[6] == "uuid" && seg[8] == "data":
+			case n == 9 && seg[6] == "uuid" && seg[8] == "data":
 				req.route = routeSetState
 			default:
 				return nil, errNotFound
@@ -205,22 +239,22 @@ func parseRequest(target string) (*request, error) {
 		}
 		return nil, errNotFound
 
-	case len(seg) >= 5 && seg[0] == "v1" && seg[1] == "channel-registration" && isSubKey(seg[2]) && seg[4] == "channel-group":
+	case n >= 5 && seg[0] == "v1" && seg[1] == "channel-registration" && isSubKey(seg[2]) && seg[4] == "channel-group":
 		if req.subKey, err = decode("sub key", seg[3]); err != nil {
 			return nil, err
 		}
 		switch {
-		case len(seg) == 5 && trailing && (req.query.has("add") || req.query.has("remove")):
+		case n == 5 && trailing && (req.query.has("add") || req.query.has("remove")):
 			// ".../channel-group/?add=x" edits the group named "" (an
 			// error), rather than listing groups and dropping the edit.
 			req.route = routeGroup
 			return req, nil
-		case len(seg) == 5:
+		case n == 5:
 			req.route = routeListGroups
 			return req, nil
-		case len(seg) == 6:
+		case n == 6:
 			req.route = routeGroup
-		case len(seg) == 7 && seg[6] == "remove":
+		case n == 7 && seg[6] == "remove":
 			req.route = routeDeleteGroup
 		default:
 			return nil, errNotFound
@@ -228,12 +262,12 @@ func parseRequest(target string) (*request, error) {
 		req.group, err = decode("channel group", seg[5])
 		return req, err
 
-	case len(seg) >= 4 && len(seg) <= 5 && seg[0] == "v2" && seg[1] == "subscribe" && (len(seg) == 4 || at(4) == "0"):
+	case n >= 4 && n <= 5 && seg[0] == "v2" && seg[1] == "subscribe" && (n == 4 || at(4) == "0"):
 		req.route = routeSubscribe
 		if req.subKey, err = decode("sub key", seg[2]); err != nil {
 			return nil, err
 		}
-		req.channels = splitNames(seg[3])
+		req.channels = splitNames(seg[3], req.chanBuf[:])
 		return req, nil
 	}
 	return nil, errNotFound

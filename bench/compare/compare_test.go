@@ -2,6 +2,7 @@ package compare
 
 import (
 	"math/rand/v2"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -25,6 +26,15 @@ var workload = sync.OnceValue(func() *Workload { return NewWorkload(ScaleFromEnv
 // that leave the set of memberships as they found it (heartbeats, churn,
 // reads, the mixed load), so that -count and -cpu repetitions and
 // RunParallel's first 1-iteration call do not rebuild 1M memberships.
+//
+// The members join with copies of the uuid strings the benchmarks then
+// call with, as on a server, where every request parses its uuid afresh:
+// a lookup compares the caller's uuid with the stored one byte by byte
+// (reading both), where calls with the very strings stored would let Go's
+// string comparison stop at the equal pointers. The engine keeps its own
+// copy of each uuid (so a request does not escape), so only the peers
+// could take that shortcut. PRESENCE_BENCH_SAME_STRINGS=1 fills with the
+// calls' own strings instead, to measure the shortcut.
 func filled(name string) Backend {
 	filledMu.Lock()
 	defer filledMu.Unlock()
@@ -33,7 +43,7 @@ func filled(name string) Backend {
 	}
 	w := workload()
 	be := New(name, w)
-	Fill(be, w, w.UUIDs)
+	Fill(be, w, joinStrings(w))
 	FillHot(be, w)
 	filledCache[name] = be
 	runtime.GC()
@@ -59,7 +69,7 @@ func BenchmarkJoin(b *testing.B) {
 		w := workload()
 		be := New(name, w)
 		defer be.Close()
-		Fill(be, w, w.UUIDs)
+		Fill(be, w, joinStrings(w))
 		runtime.GC()
 		b.ReportAllocs()
 		i := 0
@@ -507,6 +517,16 @@ func cpuTime() time.Duration {
 		panic(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// joinStrings returns the uuid strings a backend is filled with: copies of
+// w.UUIDs, or w.UUIDs itself when PRESENCE_BENCH_SAME_STRINGS is 1 (see
+// filled).
+func joinStrings(w *Workload) []string {
+	if os.Getenv("PRESENCE_BENCH_SAME_STRINGS") == "1" {
+		return w.UUIDs
+	}
+	return cloneAll(w.UUIDs)
 }
 
 func cloneAll(s []string) []string {

@@ -17,12 +17,17 @@ if [[ -n ${CORE_REV:-} ]]; then
 	snap=$(mktemp -d)
 	trap 'rm -rf "$snap"' EXIT
 	git -C ../.. archive "$(git -C ../.. rev-parse "$CORE_REV")" | tar -x -C "$snap"
-	sed "s#=> ../../#=> $snap#" go.mod >"$snap/compare.mod"
+	# outside the workspace, as run.sh does
+	cp go.mod "$snap/compare.mod"
+	echo "replace github.com/presencekit/presence v0.2.0 => $snap" >>"$snap/compare.mod"
+	for m in pubnubhttp redis metrics; do
+		echo "replace github.com/presencekit/presence/$m v0.2.0 => $(cd ../../$m && pwd)" >>"$snap/compare.mod"
+	done
 	cp go.sum "$snap/compare.sum"
 	MODFLAG=(-modfile "$snap/compare.mod")
 	echo "core: $(git -C ../.. rev-parse "$CORE_REV")"
 fi
-go test "${MODFLAG[@]}" -c -o "$OUT/compare.test" .
+GOWORK=${MODFLAG:+off} go test "${MODFLAG[@]}" -c -o "$OUT/compare.test" .
 
 # prof NAME BENCH BENCHTIME: one profiled run and its top entries.
 prof() {

@@ -11,6 +11,7 @@
 #   COUNT=3 OUT=/tmp/r ./run.sh
 #   CORE_REV=HEAD ./run.sh   # measure a commit of the core, not the working tree
 #   ROUNDS=6 COUNT=1 ./run.sh  # interleave: six rounds of every (benchmark, backend)
+#   ONLY=ServerHeartbeat ROUNDS=6 COUNT=1 ./run.sh  # the server rows alone
 #
 # On a machine shared with other work, ROUNDS=6 COUNT=1 gives paired samples:
 # the backends compared by a target run minutes, not a quarter hour, apart,
@@ -37,13 +38,22 @@ BENCHSTAT=${BENCHSTAT:-go run golang.org/x/perf/cmd/benchstat@latest}
 mkdir -p "$OUT"
 
 MODFLAG=()
+GOENV=()
 MODDESC=""
 if [[ -n ${CORE_REV:-} ]]; then
 	snap=$(mktemp -d)
 	trap 'rm -rf "$snap"' EXIT
 	git -C ../.. archive "$(git -C ../.. rev-parse "$CORE_REV")" | tar -x -C "$snap"
-	sed "s#=> ../../#=> $snap#" go.mod >"$snap/compare.mod"
+	# outside the workspace (go.work would replace the core with the work
+	# tree): the core from the snapshot, the project's other modules from
+	# the work tree
+	cp go.mod "$snap/compare.mod"
+	echo "replace github.com/presencekit/presence v0.2.0 => $snap" >>"$snap/compare.mod"
+	for m in pubnubhttp redis metrics; do
+		echo "replace github.com/presencekit/presence/$m v0.2.0 => $(cd ../../$m && pwd)" >>"$snap/compare.mod"
+	done
 	cp go.sum "$snap/compare.sum"
+	GOENV=(env GOWORK=off)
 	MODFLAG=(-modfile "$snap/compare.mod")
 	MODDESC="[core $(git -C ../.. rev-parse --short "$CORE_REV") via -modfile] "
 	echo "core: $(git -C ../.. rev-parse "$CORE_REV")" | tee "$OUT/core.rev" >&2
@@ -58,7 +68,7 @@ bench() {
 	case " $IMPLS " in *" $impl "*) ;; *) return 0 ;; esac
 	local pattern="^Benchmark$name\$/${sub}impl=$impl\$"
 	echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime $benchtime -cpu $cpu   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
-	go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "$benchtime" -cpu "$cpu" -timeout 60m >>"$OUT/$name.txt"
+	"${GOENV[@]}" go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "$benchtime" -cpu "$cpu" -timeout 60m >>"$OUT/$name.txt"
 }
 
 for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
@@ -66,11 +76,14 @@ for b in Join Heartbeat Churn HereNow Occupancy Mixed Heap Expire Events; do
 done
 rm -f "$OUT/commands.txt"
 
-case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock engine-append" ;; esac
+case " $IMPLS " in *" engine "*) IMPLS="$IMPLS engine-realclock engine-append engine-iface" ;; esac
 for round in $(seq "$ROUNDS"); do
 	for impl in centrifuge-presence engine centrifuge-map floor; do
 		bench Join "" "$impl" 200000x 2
 		bench Heartbeat "" "$impl" 1000000x 2
+		if [[ $impl == engine ]]; then
+			bench Heartbeat "" engine-iface 1000000x 2
+		fi
 		bench Churn "" "$impl" 200000x 2
 		bench HereNow "^members=100\$/" "$impl" 200000x 2
 		bench HereNow "^members=hot\$/" "$impl" 1000x 2
@@ -95,9 +108,24 @@ for round in $(seq "$ROUNDS"); do
 			benchtime=200000x
 			[[ $op == heartbeat ]] && benchtime=1000000x
 			echo "== ${MODDESC}go test -run '^\$' -bench '^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$' -count $COUNT -benchtime $benchtime   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
-			go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
+			"${GOENV[@]}" go test "${MODFLAG[@]}" -run '^$' -bench "^BenchmarkEvents\$/^op=$op\$/^sub=$sub\$" -count "$COUNT" -benchtime "$benchtime" -timeout 60m >>"$OUT/Events.txt"
 		done
 	done
+	# --- server heartbeats per second (issue 13, branch rps) ---
+	# presenced's handler over the 1M engine, the same handler over an
+	# engine of 16 members (its cost without the 1M memberships'), and the
+	# bare net/http floor, each in its own process, alternating within each
+	# round; SERVER_IMPLS selects the sides, SERVER_BENCHTIME the requests
+	# per run.
+	if [[ ServerHeartbeat =~ $ONLY ]]; then
+		[[ $round == 1 ]] && rm -f "$OUT/ServerHeartbeat.txt"
+		for impl in ${SERVER_IMPLS:-presenced presenced-hot nethttp}; do
+			pattern="^BenchmarkServerHeartbeat\$/^impl=$impl\$"
+			echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count $COUNT -benchtime ${SERVER_BENCHTIME:-200000x} -cpu 2   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+			go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count "$COUNT" -benchtime "${SERVER_BENCHTIME:-200000x}" -cpu 2 -timeout 60m >>"$OUT/ServerHeartbeat.txt"
+		done
+	fi
+	# --- end of server heartbeats per second ---
 done
 
 # --- The Redis backend against centrifuge's RedisPresenceManager (issue 13,

@@ -76,10 +76,10 @@ func (r *Rules) nameError(kind, format string, args ...any) error {
 // stricter characters.
 func (r *Rules) CheckName(kind, name string, channelLike bool) error {
 	if name == "" {
-		return r.nameError(kind, "invalid %s %q: empty", kind, name)
+		return r.nameError(kind, "invalid %s %s: empty", kind, strconv.Quote(name))
 	}
 	if len(name) > r.MaxNameBytes {
-		return r.nameError(kind, "invalid %s %q: longer than %d bytes", kind, name, r.MaxNameBytes)
+		return r.nameError(kind, "invalid %s %s: longer than %d bytes", kind, strconv.Quote(name), r.MaxNameBytes)
 	}
 	if PlainASCII(name) && !(channelLike && (r.StrictNames || strings.HasSuffix(name, PresenceSuffix))) {
 		return nil
@@ -89,26 +89,26 @@ func (r *Rules) CheckName(kind, name string, channelLike bool) error {
 		if c < utf8.RuneSelf {
 			switch {
 			case c < 0x20 || c == 0x7f:
-				return r.nameError(kind, "invalid %s %q: contains control character %U", kind, name, rune(c))
+				return r.nameError(kind, "invalid %s %s: contains control character %U", kind, strconv.Quote(name), rune(c))
 			case c == ',':
-				return r.nameError(kind, "invalid %s %q: contains ','", kind, name)
+				return r.nameError(kind, "invalid %s %s: contains ','", kind, strconv.Quote(name))
 			case channelLike && r.StrictNames && strings.IndexByte(":*/\\ ", c) >= 0:
-				return r.nameError(kind, "invalid %s %q: contains %q (strict names)", kind, name, rune(c))
+				return r.nameError(kind, "invalid %s %s: contains %q (strict names)", kind, strconv.Quote(name), rune(c))
 			}
 			i++
 			continue
 		}
 		c2, size := utf8.DecodeRuneInString(name[i:])
 		if c2 == utf8.RuneError && size == 1 {
-			return r.nameError(kind, "invalid %s %q: not valid UTF-8", kind, name)
+			return r.nameError(kind, "invalid %s %s: not valid UTF-8", kind, strconv.Quote(name))
 		}
 		if c2 >= 0x80 && c2 <= 0x9f {
-			return r.nameError(kind, "invalid %s %q: contains control character %U", kind, name, c2)
+			return r.nameError(kind, "invalid %s %s: contains control character %U", kind, strconv.Quote(name), c2)
 		}
 		i += size
 	}
 	if channelLike && strings.HasSuffix(name, PresenceSuffix) {
-		return r.nameError(kind, "invalid %s %q: the suffix %q is reserved", kind, name, PresenceSuffix)
+		return r.nameError(kind, "invalid %s %s: the suffix %q is reserved", kind, strconv.Quote(name), PresenceSuffix)
 	}
 	return nil
 }
