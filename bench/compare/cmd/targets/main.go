@@ -87,10 +87,10 @@ func main() {
 		a, okA := med(an, ap, unit)
 		b, okB := med(bn, bp, unit)
 		if !okA || !okB || b == 0 {
-			fmt.Printf("| %s | | | (stated) | MISSING |\n", what)
+			fmt.Printf("| %s | | | (reported) | MISSING |\n", what)
 			return
 		}
-		fmt.Printf("| %s | %s %s vs %s %s | %.3fx | (stated) | INFO |\n", what, num(a), unit, num(b), unit, a/b)
+		fmt.Printf("| %s | %s %s vs %s %s | %.3fx | (reported) | INFO |\n", what, num(a), unit, num(b), unit, a/b)
 	}
 	value := func(what, n string, p int, unit string, limit float64) {
 		a, ok := med(n, p, unit)
@@ -137,21 +137,13 @@ func main() {
 	// Reported next to the target, not targets themselves: the latencies,
 	// CPU and allocations of the two sides, and the same handler over an
 	// engine of 16 members (its cost without the 1M memberships').
-	info := func(what, an, bn, unit string) {
-		a, okA := med(an, 2, unit)
-		b, okB := med(bn, 2, unit)
-		if !okA || !okB || b == 0 {
-			fmt.Printf("| %s | | | (reported) | MISSING |\n", what)
-			return
-		}
-		fmt.Printf("| %s | %s vs %s %s | %.3fx | (reported) | INFO |\n", what, num(a), num(b), unit, a/b)
-	}
+
 	for _, unit := range []string{"p50-us", "p99-us", "cpu-us/req", "gc-cpu-us/req", "allocs/op"} {
-		info("server heartbeat "+unit+", presenced vs net/http", srvP, srvN, unit)
+		info("server heartbeat "+unit+", presenced vs net/http", srvP, 2, srvN, 2, unit)
 	}
 	const srvH = "BenchmarkServerHeartbeat/impl=presenced-hot"
-	info("server heartbeats per second, handler over 16 members vs net/http", srvH, srvN, "req/s")
-	info("server heartbeat cpu-us/req, handler over 16 members vs net/http", srvH, srvN, "cpu-us/req")
+	info("server heartbeats per second, handler over 16 members vs net/http", srvH, 2, srvN, 2, "req/s")
+	info("server heartbeat cpu-us/req, handler over 16 members vs net/http", srvH, 2, srvN, 2, "cpu-us/req")
 	// --- end of server heartbeats per second ---
 
 	// --- The Redis backend against centrifuge's RedisPresenceManager (issue
