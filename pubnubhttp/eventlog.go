@@ -59,7 +59,8 @@ type watch struct {
 
 // waiter is one long-poll waiting for an entry that concerns it.
 type waiter struct {
-	ch     chan struct{} // closed at the first entry that may concern it
+	ch     chan struct{} // closed at the first entry that may concern it (a held poll's)
+	wake   *parked       // signalled instead, for a parked poll's
 	hit    int64         // that entry's cursor; 0 while none
 	chans  []string      // the channels it is indexed by
 	groups []string      // the groups it is indexed by
@@ -80,7 +81,8 @@ type selector struct {
 // and the waiting long-polls under the same lock.
 type eventLog struct {
 	mu        sync.Mutex
-	ring      []entry
+	ring      []entry // grows by doubling up to size entries
+	size      int
 	head, n   int
 	last      int64 // cursor of the newest entry, or the base when empty
 	evicted   int64 // newest cursor no longer held (the base at start)
@@ -92,7 +94,8 @@ type eventLog struct {
 
 func newEventLog(size int, base int64) *eventLog {
 	return &eventLog{
-		ring:      make([]entry, size),
+		ring:      make([]entry, min(size, 64)),
+		size:      size,
 		last:      base,
 		evicted:   base,
 		watched:   make(map[string]*watch),
@@ -110,6 +113,15 @@ func (l *eventLog) at(i int) *entry { return &l.ring[(l.head+i)%len(l.ring)] }
 func (l *eventLog) appendLocked(e entry, tt int64) {
 	e.cursor = max(tt, l.last+1)
 	l.last = e.cursor
+	if l.n == len(l.ring) && l.n < l.size {
+		// Grow rather than allocate size entries up front: a server that
+		// logs few events keeps a small ring.
+		ring := make([]entry, min(2*len(l.ring), l.size))
+		for i := range l.n {
+			ring[i] = *l.at(i)
+		}
+		l.ring, l.head = ring, 0
+	}
 	if l.n == len(l.ring) {
 		l.evicted = l.ring[l.head].cursor
 		l.ring[l.head] = entry{}
@@ -162,7 +174,11 @@ func (l *eventLog) hitLocked(w *waiter, cursor int64) {
 		return
 	}
 	w.hit = cursor
-	close(w.ch)
+	if w.wake != nil {
+		w.wake.signal(sigHit)
+	} else {
+		close(w.ch)
+	}
 	l.unregisterLocked(w)
 }
 
@@ -297,6 +313,16 @@ type readResult struct {
 // the caller must pass it to release. now is this server's clock, as a
 // timetoken.
 func (l *eventLog) read(after int64, limit int, s *selector, now int64, wait bool) (readResult, *waiter) {
+	var w *waiter
+	if wait {
+		w = &waiter{ch: make(chan struct{})}
+	}
+	return l.readWaiter(after, limit, s, now, w)
+}
+
+// readWaiter is read that registers w, when not nil, as the waiter, and
+// returns it when it was registered.
+func (l *eventLog) readWaiter(after int64, limit int, s *selector, now int64, w *waiter) (readResult, *waiter) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ahead := max(l.last, now) + int64(cursorSkew/100)
@@ -316,10 +342,10 @@ func (l *eventLog) read(after int64, limit int, s *selector, now int64, wait boo
 			res.subs = append(res.subs, b)
 		}
 	}
-	if len(res.entries) > 0 || !wait {
+	if len(res.entries) > 0 || w == nil {
 		return res, nil
 	}
-	w := &waiter{ch: make(chan struct{}), groups: s.groups}
+	w.groups = s.groups
 	for c := range s.chans {
 		w.chans = append(w.chans, c)
 	}

@@ -126,6 +126,8 @@ type Handler struct {
 
 	groupVersion atomic.Uint64 // bumped by every group edit made here
 	wakeups      atomic.Uint64 // held long-polls woken by an entry that may concern them
+	parks        atomic.Uint64 // long-polls parked (park.go)
+	parkQ        parkQueue     // the parked polls' workers
 	ctx          context.Context
 	cancel       context.CancelFunc // ends ctx at Close
 	done         chan struct{}
@@ -187,12 +189,15 @@ func withConfigDefaults(c presence.Config) presence.Config {
 }
 
 // Close ends every held long-poll (each is answered with no events and its
-// cursor, so clients reconnect cleanly), stops the event goroutine and waits
-// for it. Later subscribes are answered at once. It is idempotent and
-// returns nil.
+// cursor, so clients reconnect cleanly), parked ones included (see
+// Listen: http.Server.Shutdown does not know their connections), stops the
+// event goroutine and waits for it. Later subscribes are answered at once.
+// It is idempotent and returns nil.
 func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
 		close(h.done)
+		h.poll.closeParked()
+		h.parkQ.stop()
 		h.cancel()
 		h.wg.Wait()
 	})

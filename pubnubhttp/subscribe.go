@@ -149,19 +149,28 @@ func (h *Handler) logEvent(cache *groupCache, ev presence.Event) {
 	h.log.addEvent(ev, tags, snapshot)
 }
 
-// poll is one held long-poll; evict is closed to end it early.
+// poll is one held long-poll; evict is closed to end it early, and a
+// parked poll (park.go) is signalled too.
 type poll struct {
-	evict chan struct{}
+	evict  chan struct{}
+	parked *parked // set while it is parked
 }
 
-// pollTable counts the held long-polls, per uuid and in all.
+// pollTable counts the held long-polls, per uuid and in all, and the
+// parked ones among them.
 type pollTable struct {
-	mu     sync.Mutex
-	byUUID map[string][]*poll
-	total  int
+	mu      sync.Mutex
+	byUUID  map[string][]*poll
+	total   int
+	parked  int        // polls attached and not detached
+	closing bool       // the handler is closing: nothing more is parked
+	idle    *sync.Cond // broadcast when parked falls to 0
 }
 
-func (t *pollTable) init() { t.byUUID = make(map[string][]*poll) }
+func (t *pollTable) init() {
+	t.byUUID = make(map[string][]*poll)
+	t.idle = sync.NewCond(&t.mu)
+}
 
 // add registers a long-poll of uuid, ending its oldest one when uuid holds
 // maxPer already. It fails when maxTotal polls are held.
@@ -171,6 +180,9 @@ func (t *pollTable) add(uuid string, maxPer, maxTotal int) (*poll, error) {
 	l := t.byUUID[uuid]
 	if len(l) >= maxPer {
 		close(l[0].evict)
+		if pk := l[0].parked; pk != nil {
+			pk.signal(sigEvict)
+		}
 		l = l[1:]
 		t.total--
 	}
@@ -200,6 +212,56 @@ func (t *pollTable) remove(uuid string, p *poll) {
 		delete(t.byUUID, uuid)
 	} else {
 		t.byUUID[uuid] = l
+	}
+}
+
+// attach marks p as parked as pk. It reports false, attaching nothing,
+// when p was evicted already or the handler is closing.
+func (t *pollTable) attach(p *poll, pk *parked) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	select {
+	case <-p.evict:
+		return false
+	default:
+	}
+	if t.closing {
+		return false
+	}
+	p.parked = pk
+	t.parked++
+	return true
+}
+
+// detach undoes attach, once the parked poll has ended.
+func (t *pollTable) detach(p *poll) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p.parked == nil {
+		return
+	}
+	p.parked = nil
+	t.parked--
+	if t.parked == 0 {
+		t.idle.Broadcast()
+	}
+}
+
+// closeParked makes every parked poll answer, refuses to park any more,
+// and waits until the parked polls have ended.
+func (t *pollTable) closeParked() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closing = true
+	for _, l := range t.byUUID {
+		for _, p := range l {
+			if p.parked != nil {
+				p.parked.signal(sigClose)
+			}
+		}
+	}
+	for t.parked > 0 {
+		t.idle.Wait()
 	}
 }
 
@@ -344,8 +406,9 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request, req *request
 	if err != nil {
 		return err
 	}
-	defer h.poll.remove(s.hb.UUID, p)
-	h.hold(w, r, s, sel, p)
+	if !h.hold(w, r, s, sel, p) {
+		h.poll.remove(s.hb.UUID, p)
+	}
 	return nil
 }
 
@@ -385,8 +448,25 @@ func (h *Handler) selector(ctx context.Context, s *subscribeCall) (*selector, er
 // waits it renews the heartbeat before the backend would expire it. It
 // answers with no events and the newest cursor when the poll times out, is
 // evicted or the handler closes, and not at all when the client has gone.
-func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, sel *selector, p *poll) {
+// On a connection accepted through Listen it parks the poll rather than
+// wait, and reports true: the parked poll leaves the poll table when it
+// ends.
+func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall, sel *selector, p *poll) (parked bool) {
 	ctx := r.Context()
+	pc := parkConnOf(r)
+	after := s.tt
+	if pc != nil {
+		// Parked, the poll waits without this goroutine (park.go).
+		res, _ := h.log.read(after, h.opt.MaxMessages, sel, timetoken(h.now()), false)
+		if res.resync || len(res.entries) > 0 {
+			h.writeRead(ctx, w, s, &res)
+			return false
+		}
+		if h.park(w, pc, s, sel, p, res.next) {
+			return true
+		}
+		after = res.next
+	}
 	timer := time.NewTimer(h.opt.PollTimeout)
 	defer timer.Stop()
 	var refresh <-chan time.Time
@@ -395,27 +475,32 @@ func (h *Handler) hold(w http.ResponseWriter, r *http.Request, s *subscribeCall,
 		defer t.Stop()
 		refresh = t.C
 	}
-	after := s.tt
 	for {
 		res, wt := h.log.read(after, h.opt.MaxMessages, sel, timetoken(h.now()), true)
-		if res.resync {
-			writeSubscribe(w, res.next, h.resync(ctx, s.subKey, res.next, s.presChans, s.presGroups))
-			return
-		}
-		if len(res.entries) > 0 {
-			msgs := make([]obj, len(res.entries))
-			for i := range res.entries {
-				msgs[i] = message(s.subKey, &res.entries[i].ev, res.subs[i])
-			}
-			writeSubscribe(w, res.next, msgs)
-			return
+		if res.resync || len(res.entries) > 0 {
+			h.writeRead(ctx, w, s, &res)
+			return false
 		}
 		after = res.next
 		if !h.wait(ctx, w, s, wt, &after, timer.C, refresh, p) {
-			return
+			return false
 		}
 		h.wakeups.Add(1)
 	}
+}
+
+// writeRead answers a long-poll with what it read: its entries, or the
+// resync events.
+func (h *Handler) writeRead(ctx context.Context, w http.ResponseWriter, s *subscribeCall, res *readResult) {
+	if res.resync {
+		writeSubscribe(w, res.next, h.resync(ctx, s.subKey, res.next, s.presChans, s.presGroups))
+		return
+	}
+	msgs := make([]obj, len(res.entries))
+	for i := range res.entries {
+		msgs[i] = message(s.subKey, &res.entries[i].ev, res.subs[i])
+	}
+	writeSubscribe(w, res.next, msgs)
 }
 
 // wait waits for wt's entry. It reports true when one was logged (after
