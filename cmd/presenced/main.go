@@ -178,7 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	o.log.Info("presenced serving", "addr", "http://"+ln.Addr().String(), "admin", adminURL)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	// Through Listen, held long-polls are parked without a goroutine each
+	// (see pubnubhttp.Listen); h.Close answers them at shutdown.
+	go func() { served <- srv.Serve(pubnubhttp.Listen(ln)) }()
 	select {
 	case err := <-served:
 		o.log.Error("server failed", "err", err)
