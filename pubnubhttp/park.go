@@ -119,6 +119,7 @@ func (h *Handler) park(w http.ResponseWriter, pc *parkConn, s *subscribeCall, se
 	if err != nil {
 		return false
 	}
+	h.parkQ.start() // before the first wake-up, rather than at it
 	pk := &parked{h: h, conn: conn, s: s, sel: sel, p: p, after: after, queued: true}
 	if conn == net.Conn(pc) {
 		pk.pc = pc
@@ -289,17 +290,31 @@ func (q *parkQueue) push(pk *parked) {
 	if q.stopped {
 		return
 	}
-	if !q.started {
-		q.started = true
-		q.cond.L = &q.mu
-		n := max(4, 2*runtime.GOMAXPROCS(0))
-		q.workers.Add(n)
-		for range n {
-			go q.work()
-		}
-	}
+	q.startLocked()
 	q.items = append(q.items, pk)
 	q.cond.Signal()
+}
+
+// start starts the workers unless they run (or were stopped).
+func (q *parkQueue) start() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.stopped {
+		q.startLocked()
+	}
+}
+
+func (q *parkQueue) startLocked() {
+	if q.started {
+		return
+	}
+	q.started = true
+	q.cond.L = &q.mu
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	q.workers.Add(n)
+	for range n {
+		go q.work()
+	}
 }
 
 // work runs queued polls until stop.

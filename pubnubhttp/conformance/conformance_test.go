@@ -28,7 +28,10 @@ func startServer(t *testing.T, cfg presence.Config) string {
 	if err != nil {
 		t.Fatalf("pubnubhttp.New: %v", err)
 	}
-	srv := httptest.NewServer(h)
+	// Through Listen, as cmd/presenced serves: long-polls are parked.
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener = pubnubhttp.Listen(srv.Listener)
+	srv.Start()
 	t.Cleanup(func() {
 		_ = h.Close() // answers held long-polls, so srv.Close need not wait
 		srv.Close()

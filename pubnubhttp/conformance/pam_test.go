@@ -37,7 +37,9 @@ func startPAMServer(t *testing.T, clk clock.Clock) (origin string, m *pam.Manage
 	if err != nil {
 		t.Fatalf("pubnubhttp.New: %v", err)
 	}
-	srv := httptest.NewServer(m.Wrap(h))
+	srv := httptest.NewUnstartedServer(m.Wrap(h))
+	srv.Listener = pubnubhttp.Listen(srv.Listener) // long-polls are parked, as in cmd/presenced
+	srv.Start()
 	t.Cleanup(func() {
 		_ = h.Close()
 		srv.Close()
