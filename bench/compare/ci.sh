@@ -20,4 +20,5 @@ PRESENCE_BENCH_SCALE=small go test -run . -bench . -benchtime 1x -cpu 1,2 ./...
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 PRESENCE_BENCH_SCALE=small go test -run '^$' -bench 'Heartbeat|Mixed' -benchtime 100x -cpu 1,2 >"$out/smoke.txt"
+PRESENCE_BENCH_SCALE=small go test -run '^$' -bench HeldPolls -benchtime 1x -cpu 2 >>"$out/smoke.txt" # 500 held polls
 go run ./cmd/targets "$out/smoke.txt" >/dev/null

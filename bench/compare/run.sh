@@ -12,6 +12,7 @@
 #   CORE_REV=HEAD ./run.sh   # measure a commit of the core, not the working tree
 #   ROUNDS=6 COUNT=1 ./run.sh  # interleave: six rounds of every (benchmark, backend)
 #   ONLY=ServerHeartbeat ROUNDS=6 COUNT=1 ./run.sh  # the server rows alone
+#   ONLY=HeldPolls HELD_ROUNDS=6 ./run.sh  # the held long-poll rows alone
 #
 # On a machine shared with other work, ROUNDS=6 COUNT=1 gives paired samples:
 # the backends compared by a target run minutes, not a quarter hour, apart,
@@ -127,6 +128,27 @@ for round in $(seq "$ROUNDS"); do
 	fi
 	# --- end of server heartbeats per second ---
 done
+
+# --- held subscribe long-polls (issue 13, branch poll): BenchmarkHeldPolls
+# holds 10,000 long-polls on one server in the benchmark process (clients
+# in a child process), 100 of them watching one channel, then joins it:
+# memory and goroutines per held poll, the join's wake-up p50/p99 and the
+# spurious wake-ups. HELD_ROUNDS paired rounds (default 6), each running
+# both sides once in processes of their own, parked (through
+# pubnubhttp.Listen, as cmd/presenced serves) then on goroutines.
+#   ONLY=HeldPolls HELD_ROUNDS=6 ./run.sh   # about a minute
+HELD_ROUNDS=${HELD_ROUNDS:-6}
+if [[ HeldPolls =~ $ONLY ]]; then
+	rm -f "$OUT/HeldPolls.txt"
+	for round in $(seq "$HELD_ROUNDS"); do
+		for impl in held-parked held-goroutine; do
+			pattern="^BenchmarkHeldPolls\$/^impl=$impl\$"
+			echo "== ${MODDESC}go test -run '^\$' -bench '$pattern' -count 1 -benchtime 1x -cpu 2   # $(uptime | sed 's/.*load/load/')" | tee -a "$OUT/commands.txt" >&2
+			"${GOENV[@]}" go test "${MODFLAG[@]}" -run '^$' -bench "$pattern" -count 1 -benchtime 1x -cpu 2 -timeout 10m >>"$OUT/HeldPolls.txt"
+		done
+	done
+fi
+# --- end of held subscribe long-polls
 
 # --- The Redis backend against centrifuge's RedisPresenceManager (issue 13,
 # the Redis part). Each go test process starts its own redis-server on a

@@ -202,6 +202,9 @@ func startServer(b *testing.B, impl string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if impl != "nethttp" {
+		ln = pubnubhttp.Listen(ln) // as cmd/presenced serves
+	}
 	// cmd/presenced's settings.
 	srv := &http.Server{
 		Handler:           h,

@@ -179,6 +179,22 @@ func main() {
 	}
 	exact("Redis: 10,000 expiring across 3 instances: timeouts delivered to each instance, each exactly once", "BenchmarkRedisExpire"+pr, 2, []string{"timeouts", "distinct"}, 10000)
 	// --- end of the Redis part
+
+	// --- held subscribe long-polls (issue 13, branch poll): 10,000 held,
+	// parked through pubnubhttp.Listen as cmd/presenced serves them; the
+	// same server on goroutines reported beside them.
+	const (
+		hp = "BenchmarkHeldPolls/impl=held-parked"
+		hg = "BenchmarkHeldPolls/impl=held-goroutine"
+	)
+	value("10,000 held long-polls: server memory per held poll (KiB)", hp, 2, "KiB/poll", 10)
+	value("10,000 held long-polls: goroutines per held poll", hp, 2, "goroutines/poll", 0.01)
+	value("join on a channel 100 of them watch: wake-up p99 (ms)", hp, 2, "wake-p99-ms", 50)
+	exact("join on a channel 100 of them watch: spurious wake-ups of the other 9,900", hp, 2, []string{"spurious"}, 0)
+	for _, unit := range []string{"KiB/poll", "goroutines/poll", "wake-p50-ms", "wake-p99-ms"} {
+		info("held long-polls "+unit+", parked vs on goroutines", hp, 2, hg, 2, unit)
+	}
+	// --- end of held subscribe long-polls
 }
 
 func parse(file string, vals map[key][]float64) error {
