@@ -30,6 +30,10 @@
 //	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: h, MaxHeaderBytes: 1 << 20}
 //	srv.RegisterOnShutdown(func() { h.Close() })
 //
+// Served through Listen (srv.Serve(pubnubhttp.Listen(ln))), held long-polls
+// are parked: they wait without a goroutine each, and their connections
+// return to the server after the answer.
+//
 // Access control is optional: Options.Authorizer is asked about every
 // request before it touches the backend, and a refusal (*AccessDenied) is
 // answered in PubNub's Access Manager envelope. Package pam is PubNub's

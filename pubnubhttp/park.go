@@ -97,10 +97,11 @@ func (pk *parked) release() {
 }
 
 // parkConnOf returns the parkConn r came on when its long-poll may be
-// parked: a GET over HTTP/1.1 without TLS, on a keep-alive connection
-// accepted through Listen.
+// parked: a GET without a body over HTTP/1.1 without TLS, on a keep-alive
+// connection accepted through Listen. (A body left unread would be read
+// as the next request.)
 func parkConnOf(r *http.Request) *parkConn {
-	if r.TLS != nil || r.Method != http.MethodGet || r.Close || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
+	if r.TLS != nil || r.Method != http.MethodGet || r.ContentLength != 0 || r.Close || !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1 {
 		return nil
 	}
 	a, _ := r.Context().Value(http.LocalAddrContextKey).(*parkAddr)

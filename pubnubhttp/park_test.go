@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -346,5 +347,36 @@ func TestListenClose(t *testing.T) {
 	c.readEnvelope()
 	if _, err := c.br.ReadByte(); err != io.EOF {
 		t.Errorf("after the answer: %v, want EOF (the connection closed)", err)
+	}
+}
+
+// TestHeldWithoutPark: requests a parked answer could not serve as net/http
+// would (HTTP/1.0, Connection: close, a body) are held on their goroutine,
+// and answered as before.
+func TestHeldWithoutPark(t *testing.T) {
+	f := newFixture(t, presence.Config{AnnounceMax: -1}, Options{})
+	addr := f.serveOn(true)
+	path := "/v2/subscribe/k/x-pnpres/0?uuid=l"
+	tt := strconv.FormatInt(f.subscribe(path).cursor(t), 10)
+	for i, head := range []string{
+		"GET %s HTTP/1.0\r\n\r\n",
+		"GET %s HTTP/1.1\r\nHost: presence\r\nConnection: close\r\n\r\n",
+		"GET %s HTTP/1.1\r\nHost: presence\r\nContent-Length: 2\r\n\r\n{}",
+	} {
+		c := dial(t, addr)
+		if _, err := io.WriteString(c.c, fmt.Sprintf(head, path+strconv.Itoa(i)+"&tt="+tt)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return f.h.HeldPolls() == 1 })
+		if n := f.h.parks.Load(); n != 0 {
+			t.Fatalf("request %d parked, want it held", i)
+		}
+		f.heartbeat("v"+strconv.Itoa(i), "x")
+		env := c.readEnvelope()
+		if len(env.M) != 1 {
+			t.Fatalf("request %d: %+v, want one join", i, env)
+		}
+		tt = env.T.T
+		waitFor(t, func() bool { return f.h.HeldPolls() == 0 })
 	}
 }
