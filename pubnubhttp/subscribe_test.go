@@ -497,3 +497,36 @@ func TestCursorAheadOfLog(t *testing.T) {
 		t.Errorf("cursor an hour ahead: resync %v, want a resync and no wait", res.resync)
 	}
 }
+
+// TestEventLogGrows: the ring starts small and grows by doubling up to its
+// size, keeping its entries in order; at its size the oldest leave it.
+func TestEventLogGrows(t *testing.T) {
+	base := start.UnixNano() / 100
+	l := newEventLog(200, base)
+	if n := len(l.ring); n != 64 {
+		t.Fatalf("new log of 200: ring of %d entries, want 64", n)
+	}
+	sel := &selector{chans: map[string]struct{}{"ch": {}}}
+	for i := range 300 {
+		l.addEvent(presence.Event{Channel: "ch", UUID: strconv.Itoa(i), Timetoken: base + 1 + int64(i)}, nil, nil)
+		if i == 99 {
+			if n := len(l.ring); n != 128 {
+				t.Errorf("after 100 events: ring of %d, want 128", n)
+			}
+			res, _ := l.read(base, 1000, sel, base, false)
+			if len(res.entries) != 100 || res.entries[0].ev.UUID != "0" || res.entries[99].ev.UUID != "99" {
+				t.Errorf("after 100 events: read %d entries, want the 100 in order", len(res.entries))
+			}
+		}
+	}
+	if n := len(l.ring); n != 200 {
+		t.Errorf("after 300 events: ring of %d, want 200 (its size)", n)
+	}
+	res, _ := l.read(base+100, 1000, sel, base, false)
+	if res.resync || len(res.entries) != 200 || res.entries[0].ev.UUID != "100" || res.entries[199].ev.UUID != "299" {
+		t.Errorf("after 300 events: resync %v, %d entries; want the newest 200 in order", res.resync, len(res.entries))
+	}
+	if res, _ := l.read(base+99, 1000, sel, base, false); !res.resync {
+		t.Errorf("a cursor evicted from the full ring: no resync")
+	}
+}
