@@ -43,7 +43,9 @@ import (
 // /memory/classes/heap/released:bytes, after a GC), read before the
 // clients connect and once every poll is held; the difference over the
 // polls is KiB/poll, and the goroutines' difference over the polls
-// goroutines/poll. The child stamps each watcher's answer when it has read
+// goroutines/poll. rss-KiB/poll is the same difference of the process's
+// resident set (Linux), which also holds what the runtime does not count
+// and pages the collector freed but the OS did not take back yet. The child stamps each watcher's answer when it has read
 // it whole; wake-p50-ms and wake-p99-ms are those times minus the time
 // just before the join (one machine, one wall clock). spurious is the
 // handler's wake-ups (Handler.Wakeups) during the join, less the 100 the
@@ -73,6 +75,22 @@ func BenchmarkHeldPolls(b *testing.B) {
 	for _, impl := range []string{"held-parked", "held-goroutine"} {
 		b.Run("impl="+impl, func(b *testing.B) { benchHeld(b, impl == "held-parked") })
 	}
+}
+
+// processRSS returns the process's resident set (VmRSS of
+// /proc/self/status) in bytes, or 0 where there is none.
+func processRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // serverMemory returns the Go runtime's mapped memory not released to the
@@ -151,6 +169,7 @@ func heldTrial(b *testing.B, park bool, n int) {
 	cursor := string(body[i+5 : i+5+17])
 
 	mem0, g0 := serverMemory(), runtime.NumGoroutine()
+	rss0 := processRSS()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestHeldPollsClient$", "-test.v")
 	cmd.Env = append(os.Environ(), "HELD_POLLS_ADDR="+addr, "HELD_POLLS_N="+strconv.Itoa(n), "HELD_POLLS_CURSOR="+cursor)
 	stdin, err := cmd.StdinPipe()
@@ -191,6 +210,7 @@ func heldTrial(b *testing.B, park bool, n int) {
 	}
 	time.Sleep(200 * time.Millisecond) // the last handler goroutines return
 	mem1, g1 := serverMemory(), runtime.NumGoroutine()
+	rss1 := processRSS()
 
 	wake0 := h.Wakeups()
 	t0 := time.Now()
@@ -212,6 +232,9 @@ func heldTrial(b *testing.B, park bool, n int) {
 	}
 	slices.Sort(lat)
 	b.ReportMetric(float64(int64(mem1)-int64(mem0))/1024/float64(n), "KiB/poll")
+	if rss0 > 0 {
+		b.ReportMetric(float64(int64(rss1)-int64(rss0))/1024/float64(n), "rss-KiB/poll")
+	}
 	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/poll")
 	b.ReportMetric(quantile(lat, 0.50)/1000, "wake-p50-ms")
 	b.ReportMetric(quantile(lat, 0.99)/1000, "wake-p99-ms")

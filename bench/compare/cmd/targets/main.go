@@ -191,7 +191,7 @@ func main() {
 	value("10,000 held long-polls: goroutines per held poll", hp, 2, "goroutines/poll", 0.01)
 	value("join on a channel 100 of them watch: wake-up p99 (ms)", hp, 2, "wake-p99-ms", 50)
 	exact("join on a channel 100 of them watch: spurious wake-ups of the other 9,900", hp, 2, []string{"spurious"}, 0)
-	for _, unit := range []string{"KiB/poll", "goroutines/poll", "wake-p50-ms", "wake-p99-ms"} {
+	for _, unit := range []string{"KiB/poll", "rss-KiB/poll", "goroutines/poll", "wake-p50-ms", "wake-p99-ms"} {
 		info("held long-polls "+unit+", parked vs on goroutines", hp, 2, hg, 2, unit)
 	}
 	// --- end of held subscribe long-polls
