@@ -55,7 +55,10 @@ import (
 // The process's open-file limit must fit heldPolls connections: the
 // benchmark raises the soft RLIMIT_NOFILE to the hard one if it is lower
 // (Go does so at start on most systems already) and fails when that is
-// not enough. Run it with -benchtime 1x: each run is one whole trial.
+// not enough. Run it with -benchtime 1x: each run is one whole trial, and
+// each side in a process of its own (run.sh does): memory other benchmarks
+// of the process freed is reused without growing the runtime's count, so
+// after them the per-poll figures read low.
 
 // heldWatchers is the number of polls watching channel "hot".
 const heldWatchers = 100
