@@ -581,8 +581,9 @@ func (e *Engine) heartbeatOne(uuid, c string, timeout time.Duration) error {
 	tag := uint32(h >> 32)
 	cs := e.chanShard(c)
 	cs.mu.Lock()
-	refreshed := false
+	refreshed, known := false, false
 	if ch := cs.byName[c]; ch != nil {
+		known = true
 		if pos := ch.find(tag, uuid); pos >= 0 {
 			// the clock is read once the member is found: a refresh reads only
 			// the monotonic clock, a join (below) the wall clock too, once
@@ -596,15 +597,18 @@ func (e *Engine) heartbeatOne(uuid, c string, timeout time.Duration) error {
 	if refreshed {
 		return nil
 	}
-	if err := e.checkUUID(uuid); err != nil {
-		return err
-	}
-	if err := e.checkName("channel", c, true); err != nil {
-		return err
+	// a channel that exists has a valid name; the uuid is checked by
+	// joinAll unless it is already on a channel
+	if !known {
+		if err := e.checkName("channel", c, true); err != nil {
+			return err
+		}
 	}
 	var joins [1]int // chans[0]
 	n := e.now()
-	e.joinAll(h, uuid, []string{c}, joins[:], nil, satAdd(n.ns, t), n)
+	if err := e.joinAll(h, uuid, []string{c}, joins[:], nil, satAdd(n.ns, t), n, true); err != nil {
+		return err
+	}
 	e.flushLog()
 	return nil
 }
@@ -624,6 +628,9 @@ func (e *Engine) timeoutOf(d time.Duration) int64 {
 // only drops pending state there. Bad input returns an error and changes
 // nothing.
 func (e *Engine) Leave(_ context.Context, req LeaveRequest) error {
+	if len(req.Channels) == 1 && len(req.Groups) == 0 && !e.closed.Load() && e.leaveOne(req.UUID, req.Channels[0]) {
+		return nil
+	}
 	t, err := e.targetsOf("leave", req.UUID, req.Channels, req.Groups)
 	if err != nil {
 		return err

@@ -342,16 +342,25 @@ func (e *Engine) heartbeat(uuid string, chans []string, states []stateArg, timeo
 		now = e.now()
 		deadline = satAdd(now.ns, timeout)
 	}
-	e.joinAll(h, uuid, chans, joins, states, deadline, now)
+	e.joinAll(h, uuid, chans, joins, states, deadline, now, false) // names checked by the caller
 }
 
 // joinAll makes uuid (whose hash is h) a member of chans[i] until deadline
-// for each i in joins, with states[i] when states is not nil.
-func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, states []stateArg, deadline int64, now nowTick) {
+// for each i in joins, with states[i] when states is not nil. With check it
+// first checks the uuid's name when the uuid is on no channel (one that is
+// was checked when it joined), returning the error having changed nothing.
+func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, states []stateArg, deadline int64, now nowTick, check bool) error {
 	tag := uint32(h >> 32)
 	us := e.uuidShardOf(h)
 	us.mu.Lock()
 	name, ent := us.intern(tag, uuid)
+	if ent < 0 && check {
+		// a uuid on a channel has a valid name: only a new one is checked
+		if err := e.checkUUID(uuid); err != nil {
+			us.mu.Unlock()
+			return err
+		}
+	}
 	for _, i := range joins {
 		var st stateArg
 		if states != nil {
@@ -363,6 +372,7 @@ func (e *Engine) joinAll(h uint64, uuid string, chans []string, joins []int, sta
 		cs.mu.Unlock()
 	}
 	us.mu.Unlock()
+	return nil
 }
 
 // refresh moves the deadline of a present member of c and applies st,
@@ -511,6 +521,30 @@ func (cs *chanShard) remove(us *uuidShard, ch *channel, pos int, tag uint32, act
 	return ch
 }
 
+// leaveOne is Leave of one channel and no group when uuid is a member of
+// c (present, or due and not yet swept) or has pending state there: it
+// applies the leave before it checks any name, since names byte-equal to a
+// member's or a pending state's were checked when those were made, by
+// rules that do not change. It reports false, having changed nothing, when
+// uuid has neither on c: the caller then checks the request and leaves as
+// Leave does.
+func (e *Engine) leaveOne(uuid, c string) bool {
+	now := e.now()
+	h := e.hash(uuid)
+	tag := uint32(h >> 32)
+	us := e.uuidShardOf(h)
+	cs := e.chanShard(c)
+	us.mu.Lock()
+	cs.mu.Lock()
+	done := cs.leave(us, c, uuid, tag, now)
+	cs.mu.Unlock()
+	us.mu.Unlock()
+	if done {
+		e.flushLog()
+	}
+	return done
+}
+
 // leave applies a validated leave.
 func (e *Engine) leave(uuid string, chans []string) {
 	if len(chans) == 0 {
@@ -525,22 +559,33 @@ func (e *Engine) leave(uuid string, chans []string) {
 	for _, c := range chans {
 		cs := e.chanShard(c)
 		cs.mu.Lock()
-		if ch := cs.byName[c]; ch != nil {
-			if pos := ch.find(tag, uuid); pos >= 0 {
-				action := Leave
-				if ch.members[pos].deadline <= now.ns {
-					action = Timeout
-				}
-				cs.remove(us, ch, pos, tag, action, now)
-			}
-		}
-		if len(cs.pending) > 0 {
-			if p, ok := cs.pending[pendingKey{c, uuid}]; ok {
-				cs.dropPending(p)
-			}
-		}
+		cs.leave(us, c, uuid, tag, now)
 		cs.mu.Unlock()
 	}
+}
+
+// leave removes uuid from c when it is a member (a leave event, or a
+// timeout when it is due) and drops its pending state on c, reporting
+// whether there was either. Caller holds us.mu and cs.mu.
+func (cs *chanShard) leave(us *uuidShard, c, uuid string, tag uint32, now nowTick) bool {
+	done := false
+	if ch := cs.byName[c]; ch != nil {
+		if pos := ch.find(tag, uuid); pos >= 0 {
+			action := Leave
+			if ch.members[pos].deadline <= now.ns {
+				action = Timeout
+			}
+			cs.remove(us, ch, pos, tag, action, now)
+			done = true
+		}
+	}
+	if len(cs.pending) > 0 {
+		if p, ok := cs.pending[pendingKey{c, uuid}]; ok {
+			cs.dropPending(p)
+			done = true
+		}
+	}
+	return done
 }
 
 // setState applies a validated SetState with canonical state st.
