@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"syscall"
@@ -434,6 +435,33 @@ func BenchmarkFill(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(w.reqs))/b.Elapsed().Seconds(), "memberships/s")
 	b.ReportMetric(perMembership, "heap-B/membership")
+}
+
+// BenchmarkCollect is one full garbage collection (runtime.GC) of a
+// process holding an empty engine, then the 1M engine (filled from a
+// workload dropped before the loop, so only the engine is live): the
+// difference is what the engine's heap costs the collector each cycle.
+// gc-cpu-ms is the runtime's estimate of the collector's CPU per
+// collection (its workers on every core, assists and pauses).
+func BenchmarkCollect(b *testing.B) {
+	for _, size := range []string{"empty", "1M"} {
+		b.Run("engine="+size, func(b *testing.B) {
+			e := mustNew(b, presence.Config{})
+			if size == "1M" {
+				fill(b, e, newWorkload())
+			}
+			runtime.GC()
+			gc := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+			metrics.Read(gc)
+			gc0 := gc[0].Value.Float64()
+			for b.Loop() {
+				runtime.GC()
+			}
+			metrics.Read(gc)
+			b.ReportMetric((gc[0].Value.Float64()-gc0)*1e3/float64(b.N), "gc-cpu-ms")
+			runtime.KeepAlive(e)
+		})
+	}
 }
 
 // BenchmarkMixed is 90% heartbeat, 5% churn (leave + join), 4% occupancy

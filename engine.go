@@ -750,13 +750,13 @@ func (e *Engine) AppendOccupants(_ context.Context, dst []string, channel string
 	if ch := cs.byName[channel]; ch != nil {
 		if cs.nextDue.Load() > now { // nothing due in the shard: all present
 			for i := range ch.members {
-				if ch.members[i].name != nil {
+				if ch.members[i].name != 0 {
 					dst = append(dst, ch.members[i].uuid())
 				}
 			}
 		} else {
 			for i := range ch.members {
-				if ch.members[i].name != nil && ch.members[i].deadline > now {
+				if ch.members[i].name != 0 && ch.members[i].deadline > now {
 					dst = append(dst, ch.members[i].uuid())
 				}
 			}

@@ -1,5 +1,5 @@
 // members.go holds a channel's members: an open-addressing table of
-// 32-byte member records, with linear probing and backward-shift
+// 32-byte member records without pointers, with linear probing and backward-shift
 // deletion, sized to 1.33 to 1.71 records per member. The record is where
 // a lookup lands: its tag, its uuid and its deadline are in one cache
 // line, so a refresh of a present member reads one record (and the uuid's
@@ -15,23 +15,35 @@ package presence
 import "unsafe"
 
 // member is one membership, a record of its channel's member table.
+//
+// A record holds no pointer: name is the address of the uuid's bytes as a
+// uintptr, so member tables are memory the garbage collector never scans
+// (at 1M memberships that halves a collection's marking: BENCHMARKS.md,
+// BenchmarkCollect). The bytes are those of the uuid shard's interned
+// string, which its uuidEntry holds, and so keeps alive, for as long as
+// the uuid is on any channel: a record is removed before its uuid's entry
+// can be (chanShard.remove), and a join holds the string, then adds the
+// entry, while it adds the record (joinAll). The Go collector does not
+// move heap objects, so the address stays valid while the entry holds it.
+// TestMemberNamesSurviveCollection checks this under collections.
 type member struct {
-	name     *byte  // the uuid's bytes (the uuid shard's interned string); nil: an empty record
-	n        uint32 // the uuid's length
-	tag      uint32 // the uuid's index tag
-	deadline int64  // engine time (nowTick): present while now < deadline
-	slot     int32  // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
-	bpos     int32  // position in that bucket
+	name     uintptr // the uuid's bytes (the uuid shard's interned string); 0: an empty record
+	n        uint32  // the uuid's length
+	tag      uint32  // the uuid's index tag
+	deadline int64   // engine time (nowTick): present while now < deadline
+	slot     int32   // expiry bucket holding it (timeout.go), noSlot while a sweep holds it
+	bpos     int32   // position in that bucket
 }
 
 // newMember returns the record of uuid, which must be the interned string:
 // the record keeps its bytes.
 func newMember(uuid string, tag uint32, deadline int64) member {
-	return member{name: unsafe.StringData(uuid), n: uint32(len(uuid)), tag: tag, deadline: deadline}
+	return member{name: uintptr(unsafe.Pointer(unsafe.StringData(uuid))), n: uint32(len(uuid)), tag: tag, deadline: deadline}
 }
 
-// uuid returns the member's uuid.
-func (m *member) uuid() string { return unsafe.String(m.name, m.n) }
+// uuid returns the member's uuid: the interned string, read through the
+// address the record keeps (see member).
+func (m *member) uuid() string { return unsafe.String(*(**byte)(unsafe.Pointer(&m.name)), m.n) }
 
 // home is the record where a tag's probe starts (Lemire's fast range).
 func (ch *channel) home(tag uint32) int {
@@ -52,7 +64,7 @@ func (ch *channel) find(tag uint32, uuid string) int {
 	}
 	for i := ch.home(tag); ; i = ch.next(i) {
 		m := &ch.members[i]
-		if m.name == nil {
+		if m.name == 0 {
 			return -1
 		}
 		if m.tag == tag && m.uuid() == uuid {
@@ -72,7 +84,7 @@ func (ch *channel) add(m member) int {
 		ch.resize(max(4, (ch.n+1)*12/7))
 	}
 	i := ch.home(m.tag)
-	for ch.members[i].name != nil {
+	for ch.members[i].name != 0 {
 		i = ch.next(i)
 	}
 	ch.members[i] = m
@@ -85,7 +97,7 @@ func (ch *channel) add(m member) int {
 // It may move every other record.
 func (ch *channel) removeAt(pos int) {
 	j := pos
-	for i := ch.next(j); ch.members[i].name != nil; i = ch.next(i) {
+	for i := ch.next(j); ch.members[i].name != 0; i = ch.next(i) {
 		h := ch.home(ch.members[i].tag)
 		// move i back to j unless its home lies cyclically in (j, i]
 		if (j < i && (h <= j || h > i)) || (j > i && h <= j && h > i) {
@@ -108,9 +120,9 @@ func (ch *channel) resize(size int) {
 	old := ch.members
 	ch.members = make([]member, size)
 	for k := range old {
-		if old[k].name != nil {
+		if old[k].name != 0 {
 			i := ch.home(old[k].tag)
-			for ch.members[i].name != nil {
+			for ch.members[i].name != 0 {
 				i = ch.next(i)
 			}
 			ch.members[i] = old[k]

@@ -1,10 +1,18 @@
 package presence
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"hash/maphash"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/benbjohnson/clock"
 	"pgregory.net/rapid"
 )
 
@@ -55,7 +63,7 @@ func TestMemberTable(t *testing.T) {
 				}
 				records := 0
 				for i := range ch.members {
-					if m := &ch.members[i]; m.name != nil {
+					if m := &ch.members[i]; m.name != 0 {
 						records++
 						if d, ok := want[m.uuid()]; !ok || d != m.deadline || m.tag != tagOf(m.uuid()) {
 							t.Fatalf("record %d holds %s (deadline %d, tag %x), not a member", i, m.uuid(), m.deadline, m.tag)
@@ -76,4 +84,90 @@ func TestMemberTable(t *testing.T) {
 			},
 		})
 	})
+}
+
+// TestMemberNamesSurviveCollection checks that a member record's uuid,
+// which the record holds as an address the collector does not see (see
+// member), stays readable: uuids built afresh for each call and dropped by
+// the caller join, leave, time out and join again under repeated
+// collections, while garbage of the names' size is allocated to reuse any
+// memory a collection freed, and every name read back from the records
+// (AppendOccupants, WhereNow's channels, events) is the one that joined.
+func TestMemberNamesSurviveCollection(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewMock()
+	e, err := New(Config{Clock: clk, MinTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	sub, err := e.Subscribe(ctx, SubscribeOptions{All: true, Buffer: 1 << 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	const users, chans = 300, 7
+	name := func(u int) string { return fmt.Sprintf("user-%06d-%s", u, strings.Repeat("x", u%40)) }
+	ch := func(c int) string { return "room-" + strconv.Itoa(c) }
+	var junk [][]byte
+	for round := range 12 {
+		for u := range users {
+			c := (u + round) % chans
+			if u%3 == round%3 {
+				if err := e.Leave(ctx, LeaveRequest{UUID: name(u), Channels: []string{ch(c)}}); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			timeout := time.Duration(0)
+			if u%5 == 0 {
+				timeout = time.Second // these time out at the next Sweep
+			}
+			if err := e.Heartbeat(ctx, HeartbeatRequest{UUID: name(u), Channels: []string{ch(c)}, Timeout: timeout}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		junk = junk[:0]
+		for i := range 20000 {
+			junk = append(junk, bytes.Repeat([]byte{'#'}, 16+i%48))
+		}
+		if round%4 == 3 {
+			clk.Add(2 * time.Second)
+			if err := e.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for c := range chans {
+			occ, err := e.AppendOccupants(ctx, nil, ch(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range occ {
+				var n int
+				if _, err := fmt.Sscanf(u, "user-%06d-", &n); err != nil || u != name(n) {
+					t.Fatalf("round %d: %s holds %q, not a uuid that joined", round, ch(c), u)
+				}
+				where, err := e.WhereNow(ctx, u)
+				if err != nil || !slices.Contains(where, ch(c)) {
+					t.Fatalf("round %d: where_now(%q) = %v, %v: want %s in it", round, u, where, err, ch(c))
+				}
+			}
+		}
+	}
+	runtime.KeepAlive(junk)
+	for {
+		select {
+		case ev := <-sub.Events():
+			var n int
+			if ev.UUID == "" {
+				continue // interval events name no uuid
+			}
+			if _, err := fmt.Sscanf(ev.UUID, "user-%06d-", &n); err != nil || ev.UUID != name(n) {
+				t.Fatalf("%v event of %q on %s: not a uuid that joined", ev.Action, ev.UUID, ev.Channel)
+			}
+		default:
+			return
+		}
+	}
 }

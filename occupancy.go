@@ -754,7 +754,7 @@ func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence
 	if due {
 		n = 0
 		for i := range members {
-			if members[i].name != nil && members[i].deadline > now {
+			if members[i].name != 0 && members[i].deadline > now {
 				n++
 			}
 		}
@@ -769,7 +769,7 @@ func (ch *channel) presence(q HereNowQuery, now int64, due bool) ChannelPresence
 	occ := make([]Occupant, hi-lo)
 	k, j := 0, 0 // position among the present members, in occ
 	for i := 0; i < len(members) && j < len(occ); i++ {
-		if m := &members[i]; m.name != nil && (!due || m.deadline > now) {
+		if m := &members[i]; m.name != 0 && (!due || m.deadline > now) {
 			if k >= lo {
 				occ[j].UUID = m.uuid()
 				j++

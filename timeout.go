@@ -82,7 +82,7 @@ func (cs *chanShard) member(ent uint64, slot, bpos int32) (*channel, int32) {
 	tag := uint32(ent)
 	for i := ch.home(tag); ; i = ch.next(i) {
 		m := &ch.members[i]
-		if m.name == nil {
+		if m.name == 0 {
 			panic("presence: an expiry bucket names a member its channel does not hold")
 		}
 		if m.tag == tag && m.slot == slot && m.bpos == bpos {
