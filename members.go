@@ -1,6 +1,6 @@
 // members.go holds a channel's members: an open-addressing table of
-// 32-byte member records without pointers, with linear probing and backward-shift
-// deletion, sized to 1.33 to 1.71 records per member. The record is where
+// 32-byte member records without pointers, with linear probing and
+// backward-shift deletion, sized to 1.33 to 1.71 records per member. The record is where
 // a lookup lands: its tag, its uuid and its deadline are in one cache
 // line, so a refresh of a present member reads one record (and the uuid's
 // bytes to compare them), not an index slot and then a member.
